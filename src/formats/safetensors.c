@@ -467,6 +467,13 @@ const st_tensor *st_at(const st_model *m, size_t i) { return m && i < m->n_tenso
 size_t st_shard_count(const st_model *m) { return m ? m->n_shards : 0; }
 const char *st_shard_path(const st_model *m, size_t shard) { return m && shard < m->n_shards ? m->shards[shard].path : NULL; }
 const json_value *st_metadata(const st_model *m, size_t shard) { return m && shard < m->n_shards ? m->shards[shard].meta : NULL; }
+uint64_t st_offset(const st_model *m, const st_tensor *t)
+{
+    for (size_t i = 0; m && t && i < m->n_shards; i++)
+        if (m->shards[i].path == t->file && m->shards[i].map.data)
+            return (uint64_t)((const uint8_t *)t->data - m->shards[i].map.data);
+    return 0;
+}
 const json_value *st_index_metadata(const st_model *m) { return m ? m->index_meta : NULL; }
 
 void st_close(st_model *m)

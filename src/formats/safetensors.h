@@ -39,6 +39,8 @@ const char *st_dtype_name(enum st_dtype t);                    /* "F32", "BF16",
 size_t st_dtype_size(enum st_dtype t);                         /* bytes per element */
 size_t st_shard_count(const st_model *m);
 const char *st_shard_path(const st_model *m, size_t shard);    /* NULL past the end */
+/* Absolute offset of t's data in its file (t from this model). */
+uint64_t st_offset(const st_model *m, const st_tensor *t);
 const json_value *st_metadata(const st_model *m, size_t shard); /* "__metadata__" or NULL */
 /* The index's "metadata" object (sharded checkpoints), or NULL. */
 const json_value *st_index_metadata(const st_model *m);

@@ -297,13 +297,15 @@ static medge_status parse(gguf_ctx *ctx)
     CHECK(cur_read(&c, &n_kv, 8));
     /* a key needs >= 13 bytes (8 len + 1 char + 4 type), a tensor info >= 25 */
     if (n_kv > cur_left(&c) / 13) {
-        rc = medge_err(MEDGE_ERR_FORMAT, "absurd metadata count %llu for a file of %llu bytes", (unsigned long long)n_kv,
-                       (unsigned long long)pv->src.size);
+        rc = medge_err(MEDGE_ERR_FORMAT,
+                       "absurd metadata count %llu, or a truncated file: keys need at least 13 bytes each and %llu bytes remain",
+                       (unsigned long long)n_kv, (unsigned long long)cur_left(&c));
         goto done;
     }
     if (n_tensors > cur_left(&c) / 25) {
-        rc = medge_err(MEDGE_ERR_FORMAT, "absurd tensor count %llu for a file of %llu bytes", (unsigned long long)n_tensors,
-                       (unsigned long long)pv->src.size);
+        rc = medge_err(MEDGE_ERR_FORMAT,
+                       "absurd tensor count %llu, or a truncated file: tensor infos need at least 25 bytes each and %llu bytes remain",
+                       (unsigned long long)n_tensors, (unsigned long long)cur_left(&c));
         goto done;
     }
     ctx->kv = calloc(n_kv ? (size_t)n_kv : 1, sizeof *ctx->kv);

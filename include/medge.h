@@ -90,6 +90,75 @@ typedef struct medge_io {
     size_t (*read_at)(void *user, uint64_t offset, void *dst, size_t n);
 } medge_io;
 
+
+/* ---------------------------------------------------------------------------------------------
+ * Images (vision). A medge_image is 8-bit RGB, row-major, interleaved (R,G,B per pixel).
+ * libmedge decodes PPM/PGM and DICOM itself; PNG and JPEG (also JPEG inside DICOM) go through a
+ * codec the caller provides (the medge tools use libpng / libjpeg-turbo; an Android app can use
+ * its own decoders, or decode itself and pass raw RGB). Images are immutable after creation and
+ * may be read from any thread.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct medge_image medge_image;
+
+typedef enum medge_image_format {
+    MEDGE_IMAGE_UNKNOWN = 0,
+    MEDGE_IMAGE_PNG = 1,
+    MEDGE_IMAGE_JPEG = 2,
+    MEDGE_IMAGE_PNM = 3,   /* PPM / PGM (P2, P3, P5, P6) */
+    MEDGE_IMAGE_DICOM = 4  /* DICOM Part 10 file */
+} medge_image_format;
+
+/* A decoder for compressed formats libmedge does not decode itself. decode() gets the whole
+ * encoded data of one image (format MEDGE_IMAGE_PNG or MEDGE_IMAGE_JPEG), creates the result with
+ * medge_image_from_pixels and stores it in *out. On failure it returns a status other than
+ * MEDGE_OK and writes a NUL-terminated reason (at most err_size bytes) into err. */
+typedef struct medge_image_codec {
+    void *user;
+    medge_status (*decode)(void *user, medge_image_format format, const uint8_t *data, size_t size,
+                           medge_image **out, char *err, size_t err_size);
+} medge_image_codec;
+
+typedef struct medge_image_params {
+    const medge_image_codec *codec; /* NULL: PNG/JPEG are refused with a message saying so */
+    uint64_t max_pixels;            /* refuse images with more pixels (default 2^27) */
+    /* DICOM grayscale display: when window_width > 0 these replace the file's Window Center /
+     * Width (in rescaled units). Without either, the full range of the image's values is used
+     * (8-bit unsigned data without rescale is taken as is). */
+    double window_center, window_width;
+} medge_image_params;
+
+MEDGE_API medge_image_params medge_image_default_params(void);
+
+/* Which format the bytes look like (magic numbers only). Any thread. */
+MEDGE_API medge_image_format medge_image_sniff(const void *data, size_t size);
+/* Decode an image held in memory (format found by content). *out is owned by the caller
+ * (medge_image_free). Errors: MEDGE_ERR_FORMAT (malformed/truncated), MEDGE_ERR_UNSUPPORTED
+ * (a variant medge does not decode, e.g. a DICOM transfer syntax: the message names it). */
+MEDGE_API medge_status medge_image_decode(const void *data, size_t size, medge_image_params params,
+                                          medge_image **out);
+/* Same, reading a file. */
+MEDGE_API medge_status medge_image_load(const char *path, medge_image_params params, medge_image **out);
+/* Copy caller pixels into a new image. channels: 1 (gray, replicated to RGB), 3 (RGB) or 4
+ * (RGBA, alpha dropped); stride: bytes between rows (0 = width * channels). */
+MEDGE_API medge_status medge_image_from_pixels(const uint8_t *pixels, int32_t width, int32_t height, int channels,
+                                               size_t stride, medge_image **out);
+MEDGE_API void medge_image_free(medge_image *img);
+MEDGE_API int32_t medge_image_width(const medge_image *img);
+MEDGE_API int32_t medge_image_height(const medge_image *img);
+/* The pixels: width * height * 3 bytes, owned by the image. */
+MEDGE_API const uint8_t *medge_image_rgb(const medge_image *img);
+
+typedef enum medge_resample {
+    MEDGE_RESAMPLE_BILINEAR = 0, /* Pillow's BILINEAR (antialiased when shrinking), bit-exact */
+    MEDGE_RESAMPLE_BICUBIC = 1   /* Pillow's BICUBIC (a = -0.5), bit-exact */
+} medge_resample;
+/* Resize to width x height as Pillow's Image.resize does (8-bit fixed point, horizontal pass
+ * first). *out is a new image owned by the caller. */
+MEDGE_API medge_status medge_image_resize(const medge_image *img, int32_t width, int32_t height,
+                                          medge_resample filter, medge_image **out);
+/* dst[c][y][x] = (rgb / 255 - mean[c]) / std[c], planar float32 (3 * width * height). */
+MEDGE_API void medge_image_to_planar(const medge_image *img, const float mean[3], const float std[3], float *dst);
+
 #ifdef __cplusplus
 }
 #endif

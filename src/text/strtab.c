@@ -1,6 +1,9 @@
 /* strtab.c - building the token string tables and the u64 -> u32 maps of strtab.h. */
 #include "text/strtab.h"
 #include <stdlib.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 struct arr_src {
     const char *const *strs;
@@ -23,32 +26,46 @@ medge_status strtab_build(strtab *t, const char *const *strs, const size_t *lens
 medge_status strtab_build_cb(strtab *t, strtab_get_fn get, void *user, size_t n, bool keep_last)
 {
     memset(t, 0, sizeof *t);
-    if (n >= UINT32_MAX / 2)
+    if (n >= UINT32_MAX / 4)
         return medge_err(MEDGE_ERR_RANGE, "vocabulary of %zu strings is too large", n);
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         const char *s;
         size_t l;
         get(user, i, &s, &l);
-        if (l >= UINT32_MAX)
-            return medge_err(MEDGE_ERR_RANGE, "token %zu is too long", i);
-        total += l + 1;
+        total += (uint64_t)l + 1;
+        if (total >= UINT32_MAX)
+            return medge_err(MEDGE_ERR_RANGE, "vocabulary strings exceed 4 GB");
     }
+    /* load factor <= 2/3 */
     uint64_t cap = 16;
-    while (cap < (uint64_t)n * 2 + 16)
+    while (cap * 2 < (uint64_t)n * 3)
         cap <<= 1;
-    t->blob = malloc(total ? total : 1);
-    t->off = malloc((n ? n : 1) * sizeof *t->off);
-    t->len = malloc((n ? n : 1) * sizeof *t->len);
-    t->slots = malloc(cap * sizeof *t->slots);
-    if (!t->blob || !t->off || !t->len || !t->slots) {
+    int bits = 0;
+    while ((1ull << bits) < cap)
+        bits++;
+    size_t slots_sz = (size_t)cap * sizeof *t->slots, off_sz = (n + 1) * sizeof *t->off;
+    t->block_size = slots_sz + off_sz + (size_t)total + 1;
+    t->block = medge_big_alloc(t->block_size);
+    uint32_t *order = malloc((n ? n : 1) * sizeof *order);
+    enum { NB = 4096 };
+    uint32_t *bucket = calloc(NB + 1, sizeof *bucket);
+    if (!t->block || !order || !bucket) {
+        free(order);
+        free(bucket);
         strtab_free(t);
         return medge_err(MEDGE_ERR_NOMEM, "out of memory for a vocabulary of %zu strings", n);
     }
-    memset(t->slots, 0xFF, cap * sizeof *t->slots);
+    t->slots = (struct strtab_slot *)t->block;
+    t->off = (uint32_t *)((char *)t->block + slots_sz);
+    t->blob = (char *)t->block + slots_sz + off_sz;
+    memset(t->slots, 0xFF, slots_sz);
     t->mask = cap - 1;
     t->n = (uint32_t)n;
-    uint64_t pos = 0;
+    /* Copy the strings (sequential), then insert them in slot order so that the table is
+     * filled front to back instead of by random access. */
+    int shift = bits > 12 ? bits - 12 : 0;
+    uint32_t pos = 0;
     for (size_t i = 0; i < n; i++) {
         const char *s;
         size_t l;
@@ -57,24 +74,37 @@ medge_status strtab_build_cb(strtab *t, strtab_get_fn get, void *user, size_t n,
             memcpy(t->blob + pos, s, l);
         t->blob[pos + l] = 0;
         t->off[i] = pos;
-        t->len[i] = (uint32_t)l;
-        pos += l + 1;
+        pos += (uint32_t)l + 1;
+        bucket[((strtab_hash(s, l) & t->mask) >> shift) + 1]++;
+    }
+    t->off[n] = pos;
+    for (int b = 0; b < NB; b++)
+        bucket[b + 1] += bucket[b];
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = strtab_hash(t->blob + t->off[i], strtab_len(t, (uint32_t)i));
+        order[bucket[(h & t->mask) >> shift]++] = (uint32_t)i;
+    }
+    for (size_t j = 0; j < n; j++) {
+        uint32_t i = order[j], l = strtab_len(t, i);
+        const char *s = t->blob + t->off[i];
         uint64_t h = strtab_hash(s, l);
         uint32_t tag = (uint32_t)(h >> 32);
         for (uint64_t k = h & t->mask;; k = (k + 1) & t->mask) {
             struct strtab_slot *sl = &t->slots[k];
             if (sl->id == UINT32_MAX) {
                 sl->tag = tag;
-                sl->id = (uint32_t)i;
+                sl->id = i;
                 break;
             }
-            if (sl->tag == tag && t->len[sl->id] == l && memcmp(t->blob + t->off[sl->id], s, l) == 0) {
-                if (keep_last)
-                    sl->id = (uint32_t)i;
+            if (sl->tag == tag && strtab_len(t, sl->id) == l && memcmp(t->blob + t->off[sl->id], s, l) == 0) {
+                if (keep_last ? i > sl->id : i < sl->id)
+                    sl->id = i;
                 break;
             }
         }
     }
+    free(order);
+    free(bucket);
     return MEDGE_OK;
 }
 
@@ -82,11 +112,29 @@ void strtab_free(strtab *t)
 {
     if (!t)
         return;
-    free(t->blob);
-    free(t->off);
-    free(t->len);
-    free(t->slots);
+    medge_big_free(t->block, t->block_size);
     memset(t, 0, sizeof *t);
+}
+
+#define BIG_ALIGN ((size_t)2 << 20)
+
+void *medge_big_alloc(size_t size)
+{
+    if (size < 2 * BIG_ALIGN)
+        return malloc(size ? size : 1);
+    void *p = NULL;
+    if (posix_memalign(&p, BIG_ALIGN, size) != 0)
+        return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    madvise(p, size & ~(BIG_ALIGN - 1), MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+void medge_big_free(void *p, size_t size)
+{
+    (void)size;
+    free(p);
 }
 
 static medge_status u64map_alloc(u64map *m, uint64_t cap)

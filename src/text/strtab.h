@@ -8,11 +8,12 @@
 
 typedef struct strtab {
     char *blob;        /* all strings, each NUL-terminated */
-    uint64_t *off;     /* off[i] = offset of string i in blob */
-    uint32_t *len;     /* len[i] = its length in bytes */
+    uint32_t *off;     /* off[i] = offset of string i in blob; off[n] = end (length = off[i+1]-off[i]-1) */
     uint32_t n;        /* number of strings (ids 0..n-1) */
     struct strtab_slot { uint32_t tag, id; } *slots; /* id == UINT32_MAX: empty */
     uint64_t mask;
+    void *block;       /* one allocation holding slots, off and blob */
+    size_t block_size;
 } strtab;
 
 static inline uint64_t strtab_hash(const void *p, size_t n)
@@ -47,6 +48,7 @@ medge_status strtab_build_cb(strtab *t, strtab_get_fn get, void *user, size_t n,
 void strtab_free(strtab *t);
 
 static inline const char *strtab_str(const strtab *t, uint32_t id) { return t->blob + t->off[id]; }
+static inline uint32_t strtab_len(const strtab *t, uint32_t id) { return t->off[id + 1] - t->off[id] - 1; }
 
 /* Id of s[0..n), or -1. */
 static inline int32_t strtab_find(const strtab *t, const void *s, size_t n)
@@ -57,10 +59,16 @@ static inline int32_t strtab_find(const strtab *t, const void *s, size_t n)
         const struct strtab_slot *sl = &t->slots[i];
         if (sl->id == UINT32_MAX)
             return -1;
-        if (sl->tag == tag && t->len[sl->id] == n && memcmp(t->blob + t->off[sl->id], s, n) == 0)
+        if (sl->tag == tag && strtab_len(t, sl->id) == n && memcmp(t->blob + t->off[sl->id], s, n) == 0)
             return (int32_t)sl->id;
     }
 }
+
+/* Large allocations for tables built at load time: aligned and advised for huge pages where the
+ * system has them (first-touch page faults dominate loading a 262k vocabulary otherwise).
+ * Free with medge_big_free(p, size). */
+void *medge_big_alloc(size_t size);
+void medge_big_free(void *p, size_t size);
 
 /* u64 -> u32 map (open addressing, fixed capacity chosen at init; key UINT64_MAX reserved). */
 typedef struct u64map {

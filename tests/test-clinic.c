@@ -1,6 +1,7 @@
 /* test-clinic.c - the JSON-schema automaton used for constrained decoding and the rule-based
  * red flags: accepted and rejected outputs, negation, vital-sign thresholds. */
 #include "test.h"
+#include "clinic/assess.h"
 #include "clinic/redflags.h"
 #include "runtime/jsonfsm.h"
 
@@ -97,9 +98,59 @@ static void test_redflags(void)
     CHECK_EQ_INT(clinic_redflags("", 0, f, 4), 0);
 }
 
+static void test_report(void)
+{
+    /* a model answer that passes the automaton is parsed, and the rules raise its urgency */
+    const char *ans = "{\"urgency\": \"soon\", \"likely_causes\": [\"pneumonia\"], \"red_flags\": [], "
+                      "\"next_steps\": [\"count breathing rate\", \"give amoxicillin per protocol\"], \"refer\": \"routine\", "
+                      "\"refer_reason\": \"if no improvement in 2 days\"}";
+    jf_state st;
+    jf_init(&st, clinic_schema(0));
+    CHECK(jf_feed(&st, ans, strlen(ans)) && jf_done(&st));
+    jf_init(&st, clinic_schema(1));
+    CHECK(!jf_feed(&st, ans, strlen(ans))); /* the image schema wants image_findings second */
+    clinic_answer a;
+    CHECK_OK(clinic_parse_answer(ans, strlen(ans), &a));
+    CHECK_EQ_INT(a.urgency, CLINIC_SOON);
+    CHECK_EQ_INT(a.n_next_steps, 2);
+    CHECK_STR(a.next_steps[1], "give amoxicillin per protocol");
+    clinic_report r;
+    clinic_report_make(&r, "4 year old, cough, chest indrawing, RR 48", &a);
+    CHECK_EQ_INT(r.urgency, CLINIC_EMERGENCY);
+    CHECK_EQ_INT(r.refer, CLINIC_REFER_NOW);
+    CHECK(r.raised_by_rules);
+    CHECK(r.n_flags >= 2);
+    medge_buf b = {0};
+    clinic_report_json(&r, &b);
+    json_doc *d;
+    CHECK_OK(json_parse(b.data, b.len, &d));
+    if (d) {
+        CHECK_STR(json_get_str(json_root(d), "urgency"), "emergency");
+        CHECK_STR(json_get_str(json_get(json_root(d), "model"), "urgency"), "soon");
+        CHECK(json_get_str(json_root(d), "disclaimer") != NULL);
+        json_free(d);
+    }
+    b.len = 0;
+    clinic_report_text(&r, &b);
+    CHECK(strstr(b.data, "EMERGENCY") && strstr(b.data, "chest indrawing") && strstr(b.data, "not a diagnosis"));
+    medge_buf_free(&b);
+    clinic_report_free(&r);
+    /* the rules never lower what the model said */
+    const char *ans2 = "{\"urgency\": \"emergency\", \"likely_causes\": [\"x\"], \"red_flags\": [], \"next_steps\": [\"y\"], "
+                       "\"refer\": \"immediately\", \"refer_reason\": \"z\"}";
+    CHECK_OK(clinic_parse_answer(ans2, strlen(ans2), &a));
+    clinic_report_make(&r, "mild rash", &a);
+    CHECK_EQ_INT(r.urgency, CLINIC_EMERGENCY);
+    CHECK(!r.raised_by_rules);
+    clinic_report_free(&r);
+    CHECK(clinic_parse_answer("{\"urgency\": \"later\"}", 20, &a) == MEDGE_ERR_FORMAT);
+    CHECK(clinic_parse_answer("[1]", 3, &a) == MEDGE_ERR_FORMAT);
+}
+
 int main(void)
 {
     test_fsm();
     test_redflags();
+    test_report();
     TEST_END();
 }

@@ -1249,7 +1249,8 @@ static medge_status collect(const g3cfg *c, const st_model *m, uint32_t outtype,
     g3list *ls[2] = {text, vis};
     for (int k = 0; k < 2; k++) {
         g3list *l = ls[k];
-        qsort(l->t, l->n, sizeof *l->t, cmp_tensor);
+        if (l->n)
+            qsort(l->t, l->n, sizeof *l->t, cmp_tensor);
         for (size_t i = 0; i < l->n; i++) {
             const g3tensor *t = &l->t[i];
             l->n_params += (uint64_t)(t->ne[0] * t->rows);

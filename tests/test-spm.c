@@ -82,6 +82,46 @@ static void run_cases(const spm_vocab *v, const json_value *root, const char *wh
     printf("%s: %d/%zu reference cases, %d decoded back, %d streamed back\n", what, ok, root->len, dec_ok, stream_ok);
 }
 
+/* All texts joined by <start_of_turn> in one large text (which turns on the word and pair
+ * caches) must give the per-text ids joined by 105, with and without the word cache. */
+static void test_big(const spm_vocab *v, const json_value *root)
+{
+    medge_buf big = {0};
+    size_t nwant = 0, cap = 1 << 16;
+    int32_t *want = malloc(cap * sizeof *want);
+    for (int rep = 0; rep < 3; rep++) {
+        for (size_t i = 0; i < root->len; i++) {
+            const json_value *t = json_get(&root->items[i], "text");
+            int32_t *ids;
+            size_t n;
+            CHECK_OK(spm_encode(v, t->s, t->len, SPM_PARSE_SPECIAL, &ids, &n));
+            if (big.len) {
+                medge_buf_puts(&big, "<start_of_turn>");
+                want[nwant++] = 105;
+            }
+            medge_buf_append(&big, t->s, t->len);
+            while (nwant + n + 1 > cap)
+                want = realloc(want, (cap *= 2) * sizeof *want);
+            memcpy(want + nwant, ids, n * sizeof *ids);
+            nwant += n;
+            free(ids);
+        }
+    }
+    for (int nc = 0; nc < 2; nc++) {
+        int32_t *ids;
+        size_t n;
+        CHECK_OK(spm_encode(v, big.data, big.len, SPM_PARSE_SPECIAL | (nc ? SPM_NO_CACHE : 0), &ids, &n));
+        size_t k = 0;
+        while (k < n && k < nwant && ids[k] == want[k])
+            k++;
+        CHECK_MSG(n == nwant && k == n, "big text (%zu bytes, no_cache %d): %zu ids, want %zu, first difference at %zu",
+                  big.len, nc, n, nwant, k);
+        free(ids);
+    }
+    free(want);
+    medge_buf_free(&big);
+}
+
 static void test_misc(const spm_vocab *v)
 {
     const spm_special *sp = spm_specials(v);
@@ -181,6 +221,7 @@ int main(void)
         CHECK_EQ_INT(spm_n_vocab(v), 262208);
         test_misc(v);
         run_cases(v, root, "gguf");
+        test_big(v, root);
         spm_free(v);
     }
 
@@ -191,6 +232,7 @@ int main(void)
         printf("tokenizer.json: %d pieces loaded in %.1f ms\n", spm_n_vocab(v), (t1 - t0) * 1e3);
         CHECK_EQ_INT(spm_n_vocab(v), 262145);
         run_cases(v, root, "json");
+        test_big(v, root);
         spm_free(v);
     }
     json_free(doc);

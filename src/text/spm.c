@@ -25,7 +25,7 @@ struct spm_vocab {
     bool byte_fallback;
     bool add_bos;   /* what the model file asks for (callers decide) */
     int32_t byte_id[256];
-    int32_t ascii_id[128];
+    int32_t *bmp_id; /* [65536]: id of the one-character piece of each BMP code point, or -1 */
     /* added tokens: byte trie, edges (node << 8 | byte) -> child */
     u64map trie;
     int32_t *trie_tok; /* per node: token id ending here or -1 */
@@ -83,12 +83,20 @@ static medge_status finish_load(spm_vocab *v)
     MEDGE_TRY(u64map_init(&v->nosplit, 16));
     for (int i = 0; i < 256; i++)
         v->byte_id[i] = -1;
-    for (int i = 0; i < 128; i++)
-        v->ascii_id[i] = -1;
+    v->bmp_id = malloc(65536 * sizeof *v->bmp_id);
+    if (!v->bmp_id)
+        return medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    memset(v->bmp_id, 0xFF, 65536 * sizeof *v->bmp_id);
     for (int32_t id = 0; id < v->n; id++) {
         int ty = v->type[id];
         const char *s = strtab_str(&v->t, (uint32_t)id);
         size_t len = strtab_len(&v->t, (uint32_t)id);
+        if (len >= 1 && len <= 3) {
+            uint32_t cp;
+            bool ok;
+            if (uni_utf8_decode((const uint8_t *)s, len, &cp, &ok) == len && ok && v->bmp_id[cp] < 0)
+                v->bmp_id[cp] = id; /* the first id of a string, as strtab_find */
+        }
         if (ty == SPM_TYPE_BYTE) {
             /* "<0xAB>" */
             unsigned b;
@@ -122,12 +130,6 @@ static medge_status finish_load(spm_vocab *v)
             else
                 MEDGE_TRY(u64map_put(&v->nosplit, cp, 1));
         }
-    }
-    for (int c = 0; c < 128; c++) {
-        char ch = (char)c;
-        int32_t id = strtab_find(&v->t, &ch, 1);
-        if (id >= 0 && v->type[id] != SPM_TYPE_BYTE)
-            v->ascii_id[c] = id;
     }
     spm_special *sp = &v->sp;
     sp->eos_text = strtab_find(&v->t, "<eos>", 5);
@@ -470,6 +472,7 @@ void spm_free(spm_vocab *v)
     strtab_free(&v->t);
     free(v->type);
     free(v->prio);
+    free(v->bmp_id);
     u64map_free(&v->ranks);
     u64map_free(&v->trie);
     free(v->trie_tok);
@@ -524,7 +527,23 @@ typedef struct enc {
     size_t syms_cap;
     cand *heap;
     size_t heap_n, heap_cap;
+    /* word cache (large texts only): word bytes -> the ids BPE gave them */
+    struct wc_entry { uint64_t h; uint32_t woff, wlen, ioff, icount; } *wc;
+    uint64_t wc_mask, wc_n;
+    char *wc_words;
+    size_t wc_words_n, wc_words_cap;
+    int32_t *wc_ids;
+    size_t wc_ids_n, wc_ids_cap;
+    /* pair cache (large texts only): direct-mapped (left id, right id) -> merged id and priority,
+     * small enough to stay in cache where the 262k-piece hash table does not */
+    struct pc_entry { uint64_t key; int32_t id; uint32_t prio; } *pc;
 } enc;
+
+#define PC_BITS 14
+
+#define WC_BITS 16        /* entries in the word cache */
+#define WC_MAX_WORD 64    /* longer words are not cached */
+#define WC_MIN_TEXT 4096  /* texts shorter than this do not use the cache */
 
 static bool grow_mem(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -597,28 +616,52 @@ static cand heap_pop(enc *e)
     return top;
 }
 
+/* Merged piece and priority of two adjacent pieces; false when they do not merge. */
+static bool pair_lookup(const enc *e, const char *w, const sym *sa, const sym *sb, int32_t *out_id, uint32_t *out_prio)
+{
+    const spm_vocab *v = e->v;
+    uint32_t prio = UINT32_MAX;
+    if (v->ranked) {
+        uint64_t key = ((uint64_t)(uint32_t)sa->id << 32) | (uint32_t)sb->id;
+        if (!u64map_get(&v->ranks, key, &prio))
+            return false;
+    }
+    int32_t id = strtab_find(&v->t, w + sa->start, sa->len + sb->len);
+    if (id < 0)
+        return false;
+    if (!v->ranked) {
+        prio = v->prio[id];
+        if (prio == UINT32_MAX)
+            return false;
+    }
+    *out_id = id;
+    *out_prio = prio;
+    return true;
+}
+
 static void try_pair(enc *e, const char *w, uint32_t a, uint32_t b)
 {
     const sym *sa = &e->syms[a], *sb = &e->syms[b];
     if (sa->fixed || sb->fixed)
         return;
-    const spm_vocab *v = e->v;
+    int32_t id;
     uint32_t prio;
-    if (v->ranked) {
+    if (e->pc) {
         uint64_t key = ((uint64_t)(uint32_t)sa->id << 32) | (uint32_t)sb->id;
-        if (!u64map_get(&v->ranks, key, &prio))
+        struct pc_entry *c = &e->pc[u64map_slot(key) & ((1u << PC_BITS) - 1)];
+        if (c->key != key) {
+            c->key = key;
+            if (!pair_lookup(e, w, sa, sb, &c->id, &c->prio))
+                c->id = -1;
+        }
+        if (c->id < 0)
             return;
-    }
-    uint32_t len = sa->len + sb->len;
-    int32_t id = strtab_find(&v->t, w + sa->start, len);
-    if (id < 0)
+        id = c->id;
+        prio = c->prio;
+    } else if (!pair_lookup(e, w, sa, sb, &id, &prio)) {
         return;
-    if (!v->ranked) {
-        prio = v->prio[id];
-        if (prio == UINT32_MAX)
-            return;
     }
-    cand c = {((uint64_t)prio << 32) | a, a, b, len, id};
+    cand c = {((uint64_t)prio << 32) | a, a, b, sa->len + sb->len, id};
     heap_push(e, &c);
 }
 
@@ -628,8 +671,8 @@ static void bpe_word(enc *e, const char *w, size_t n)
     const spm_vocab *v = e->v;
     const uint8_t *u = (const uint8_t *)w;
     /* whole word is a piece and a one-character word: the common fast paths */
-    if (n == 1 && u[0] < 128 && v->ascii_id[u[0]] >= 0) {
-        emit(e, v->ascii_id[u[0]]);
+    if (n == 1 && u[0] < 128 && v->bmp_id[u[0]] >= 0) {
+        emit(e, v->bmp_id[u[0]]);
         return;
     }
     if (!grow_mem((void **)&e->syms, &e->syms_cap, n, sizeof *e->syms)) {
@@ -642,12 +685,12 @@ static void bpe_word(enc *e, const char *w, size_t n)
         int32_t id;
         if (u[i] < 128) {
             l = 1;
-            id = v->ascii_id[u[i]];
+            id = v->bmp_id[u[i]];
         } else {
-            l = uni_utf8_valid_len(u + i, n - i);
-            id = l ? strtab_find(&v->t, w + i, l) : -1;
-            if (!l)
-                l = 1;
+            uint32_t cp;
+            bool ok;
+            l = uni_utf8_decode(u + i, n - i, &cp, &ok);
+            id = !ok ? -1 : cp < 65536 ? v->bmp_id[cp] : strtab_find(&v->t, w + i, l);
         }
         if (id >= 0) {
             e->syms[ns] = (sym){(uint32_t)i, (uint32_t)l, (int32_t)ns - 1, (int32_t)ns + 1, id, 0};
@@ -694,6 +737,38 @@ static void bpe_word(enc *e, const char *w, size_t n)
             emit(e, e->syms[k].id);
 }
 
+/* One word through the cache. */
+static void word(enc *e, const char *w, size_t n)
+{
+    if (!e->wc || n > WC_MAX_WORD || n == 0) {
+        bpe_word(e, w, n);
+        return;
+    }
+    uint64_t h = strtab_hash(w, n), i;
+    for (i = h & e->wc_mask; e->wc[i].wlen; i = (i + 1) & e->wc_mask) {
+        const struct wc_entry *c = &e->wc[i];
+        if (c->h == h && c->wlen == n && memcmp(e->wc_words + c->woff, w, n) == 0) {
+            for (uint32_t k = 0; k < c->icount; k++)
+                emit(e, e->wc_ids[c->ioff + k]);
+            return;
+        }
+    }
+    size_t n0 = e->n;
+    bpe_word(e, w, n);
+    size_t cnt = e->n - n0;
+    if (e->oom || e->n > e->cap || (e->wc_n + 1) * 2 > e->wc_mask + 1)
+        return;
+    if (!grow_mem((void **)&e->wc_words, &e->wc_words_cap, e->wc_words_n + n, 1) ||
+        !grow_mem((void **)&e->wc_ids, &e->wc_ids_cap, e->wc_ids_n + cnt, sizeof *e->wc_ids))
+        return; /* the cache is only an optimisation */
+    memcpy(e->wc_words + e->wc_words_n, w, n);
+    memcpy(e->wc_ids + e->wc_ids_n, e->ids + n0, cnt * sizeof *e->ids);
+    e->wc[i] = (struct wc_entry){h, (uint32_t)e->wc_words_n, (uint32_t)n, (uint32_t)e->wc_ids_n, (uint32_t)cnt};
+    e->wc_words_n += n;
+    e->wc_ids_n += cnt;
+    e->wc_n++;
+}
+
 static bool no_split_before(const spm_vocab *v, uint32_t prev_cp)
 {
     uint32_t x;
@@ -733,14 +808,14 @@ static void fragment(enc *e, const char *s, size_t n)
         if (!ok)
             cp = 0xFFFFFFFEu;
         if (cp == 0x2581 && have_prev && i > start && !no_split_before(e->v, prev)) {
-            bpe_word(e, w + start, i - start);
+            word(e, w + start, i - start);
             start = i;
         }
         prev = cp;
         have_prev = true;
         i += l;
     }
-    bpe_word(e, w + start, k - start);
+    word(e, w + start, k - start);
 }
 
 /* Leftmost-longest added token in s[from..n): returns true with its span and id. */
@@ -780,6 +855,15 @@ static medge_status encode(enc *e, const char *text, size_t len, unsigned flags)
         return medge_err(MEDGE_ERR_INVALID_ARG, "spm_encode: NULL text");
     if ((flags & SPM_ADD_BOS) && v->sp.bos >= 0)
         emit(e, v->sp.bos);
+    if (len >= WC_MIN_TEXT) {
+        e->pc = malloc(((size_t)1 << PC_BITS) * sizeof *e->pc);
+        if (e->pc)
+            memset(e->pc, 0xFF, ((size_t)1 << PC_BITS) * sizeof *e->pc); /* key UINT64_MAX: empty */
+    }
+    if (!(flags & SPM_NO_CACHE) && len >= WC_MIN_TEXT) {
+        e->wc = calloc((size_t)1 << WC_BITS, sizeof *e->wc);
+        e->wc_mask = ((uint64_t)1 << WC_BITS) - 1;
+    }
     const uint8_t *s = (const uint8_t *)text;
     size_t pos = 0;
     bool special = (flags & SPM_PARSE_SPECIAL) != 0;
@@ -797,6 +881,10 @@ static medge_status encode(enc *e, const char *text, size_t len, unsigned flags)
     free(e->norm);
     free(e->syms);
     free(e->heap);
+    free(e->pc);
+    free(e->wc);
+    free(e->wc_words);
+    free(e->wc_ids);
     if (e->oom)
         return medge_err(MEDGE_ERR_NOMEM, "out of memory tokenizing %zu bytes", len);
     return MEDGE_OK;

@@ -35,7 +35,9 @@ enum spm_type {
 /* Encode flags. */
 enum {
     SPM_ADD_BOS = 1 << 0,       /* prepend <bos> */
-    SPM_PARSE_SPECIAL = 1 << 1  /* CONTROL pieces written in the text become their ids */
+    SPM_PARSE_SPECIAL = 1 << 1, /* CONTROL pieces written in the text become their ids */
+    SPM_NO_CACHE = 1 << 2       /* do not cache the pieces of repeated words (same result, slower;
+                                   for measurements) */
 };
 /* Decode flags. */
 enum {

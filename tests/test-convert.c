@@ -9,6 +9,8 @@
 #include "core/json.h"
 #include "formats/info.h"
 #include "formats/spm_model.h"
+#include "core/sha256.h"
+#include "text/spm.h"
 #include "quant/types.h"
 
 #include <dirent.h>
@@ -61,6 +63,105 @@ static medge_status convert(const char *dir, const char *out, const char *mmproj
     p.vocab_only = vocab_only;
     p.n_threads = 2;
     return gemma3_convert(&p, t, m);
+}
+
+
+/* Every tensor of path equals the manifest's tensor of the same name (type, dims, data hash),
+ * whatever the order (llama-quantize writes another order than the converter). */
+static void check_tensors_by_name(const char *path, const char *manifest)
+{
+    gguf_ctx *g = NULL;
+    json_doc *doc = NULL;
+    CHECK_OK(gguf_open(path, &g));
+    CHECK_OK(json_parse_file(test_ref(manifest), &doc));
+    if (!g || !doc) {
+        gguf_close(g);
+        json_free(doc);
+        return;
+    }
+    const json_value *ts = json_get(json_root(doc), "tensors");
+    CHECK(ts && ts->type == JSON_ARRAY && ts->len == g->n_tensors);
+    size_t matched = 0;
+    for (size_t i = 0; ts && i < ts->len; i++) {
+        const json_value *e = &ts->items[i];
+        const char *name = json_get_str(e, "name");
+        const gguf_tensor *t = name ? gguf_get_tensor(g, name) : NULL;
+        CHECK_MSG(t != NULL, "%s: tensor %s missing", path, name ? name : "?");
+        if (!t)
+            continue;
+        char hex[65];
+        medge_sha256_hex(t->data, (size_t)t->nbytes, hex);
+        const json_value *dims = json_get(e, "dims");
+        int dims_ok = dims && dims->type == JSON_ARRAY && dims->len == t->n_dims;
+        for (size_t d = 0; dims_ok && d < dims->len; d++)
+            dims_ok = dims->items[d].i == t->ne[d];
+        int ok = dims_ok && strcmp(json_get_str(e, "type"), quant_type_name(t->type)) == 0 &&
+                 strcmp(json_get_str(e, "sha256"), hex) == 0;
+        CHECK_MSG(ok, "%s: tensor %s differs from %s", path, name, manifest);
+        matched += ok;
+    }
+    CHECK_EQ_INT(matched, 106);
+    json_free(doc);
+    gguf_close(g);
+}
+
+/* The vocabulary of a GGUF tokenizes every case of gemma3-tokenize.json as Hugging Face does. */
+static void check_tokenizes(const char *path)
+{
+    gguf_ctx *g = NULL;
+    spm_vocab *v = NULL;
+    json_doc *doc = NULL;
+    CHECK_OK(gguf_open(path, &g));
+    if (g)
+        CHECK_OK(spm_load_gguf(g, &v));
+    CHECK_OK(json_parse_file(test_ref("tokenizer/gemma3-tokenize.json"), &doc));
+    if (!v || !doc) {
+        spm_free(v);
+        gguf_close(g);
+        json_free(doc);
+        return;
+    }
+    const json_value *cases = json_root(doc);
+    size_t same = 0, n_cases = cases->type == JSON_ARRAY ? cases->len : 0;
+    for (size_t i = 0; i < n_cases; i++) {
+        const json_value *c = &cases->items[i];
+        const json_value *text = json_get(c, "text"), *ids = json_get(c, "ids");
+        int32_t *got = NULL;
+        size_t n = 0;
+        if (!text || !ids || spm_encode(v, text->s, text->len, SPM_PARSE_SPECIAL, &got, &n) != MEDGE_OK)
+            continue;
+        int ok = n == ids->len;
+        for (size_t k = 0; ok && k < n; k++)
+            ok = got[k] == ids->items[k].i;
+        same += ok;
+        free(got);
+    }
+    CHECK_EQ_INT(n_cases, 574);
+    CHECK_EQ_INT(same, n_cases);
+    spm_free(v);
+    gguf_close(g);
+    json_free(doc);
+}
+
+static void test_q8_0(void)
+{
+    /* convert_hf_to_gguf --outtype q8_0 quantizes with the same reference Q8_0 as llama-quantize:
+     * every tensor equals llama-quantize's Q8_0 of the F32 conversion */
+    char out[1024];
+    snprintf(out, sizeof out, "%s", test_tmp("conv-tiny-q8_0.gguf"));
+    convert_output t;
+    medge_status rc = convert(tiny_hf(), out, NULL, GGML_TYPE_Q8_0, 0, &t, NULL);
+    CHECK_MSG(rc == MEDGE_OK, "q8_0: %s", medge_errmsg(NULL));
+    if (rc != MEDGE_OK)
+        return;
+    check_tensors_by_name(out, "gemma3-tiny/gguf/tiny-gemma3-Q8_0.manifest.json");
+    gguf_ctx *g = NULL;
+    CHECK_OK(gguf_open(out, &g));
+    uint32_t ft = 0;
+    if (g)
+        CHECK_OK(gguf_get_u32(g, "general.file_type", &ft));
+    CHECK_EQ_INT(ft, 7);
+    gguf_close(g);
 }
 
 static void test_reference_conversions(void)
@@ -218,8 +319,10 @@ static void test_vocab_only(void)
     snprintf(out, sizeof out, "%s", test_tmp("conv-vocab-tokjson.gguf"));
     rc = convert(dir, out, NULL, GGML_TYPE_F16, 1, &t, NULL);
     CHECK_MSG(rc == MEDGE_OK, "vocab-only from tokenizer.json: %s", medge_errmsg(NULL));
-    if (rc == MEDGE_OK)
+    if (rc == MEDGE_OK) {
         check_same_vocab(out, ref);
+        check_tokenizes(out);
+    }
 }
 
 static void test_tokenizer_json_tiny(void)
@@ -524,6 +627,7 @@ int main(void)
     test_spm_model();
     test_reference_conversions();
     test_tokenizer_json_tiny();
+    test_q8_0();
     test_bad_inputs();
     test_vocab_only();
     TEST_END();

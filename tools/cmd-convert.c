@@ -1,6 +1,6 @@
 /* cmd-convert.c - `medge convert`: a Hugging Face checkpoint directory -> GGUF, without Python.
- * The checkpoint kind is recognised from the directory's files; each kind is one branch of
- * run() (Gemma 3 / MedGemma today). */
+ * The checkpoint kind is recognised from the directory's files; each kind is one `if` branch
+ * in run() (Gemma 3 / MedGemma: config.json). */
 #include "tool.h"
 #include "convert/gemma3.h"
 #include "quant/types.h"
@@ -53,6 +53,16 @@ static void progress(void *user, const char *tensor, uint64_t done, uint64_t tot
     fprintf(stderr, "\r[%5.1f%%] %.1f / %.1f MB  %.1f s  %-40.40s", total ? 100.0 * (double)done / (double)total : 100.0,
             (double)done / 1e6, (double)total / 1e6, el, tensor);
     fflush(stderr);
+}
+
+static int file_in(const char *dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f)
+        fclose(f);
+    return f != NULL;
 }
 
 static int parse_outtype(const char *s, uint32_t *t)
@@ -122,13 +132,14 @@ static int run(int argc, char **argv)
     progress_state ps = {tool_now(), 0, quiet};
     p.progress = progress;
     p.progress_user = &ps;
-    convert_output text, mm;
+    convert_output text = {0}, mm = {0};
     medge_status rc;
-    /* one branch per checkpoint kind */
-    if (gemma3_is_checkpoint(p.hf_dir)) {
-        rc = gemma3_convert(&p, &text, &mm);
+    /* One branch per checkpoint kind, recognised from the directory's files. */
+    if (file_in(p.hf_dir, "config.json")) {
+        rc = gemma3_convert(&p, &text, &mm); /* Gemma 3 / MedGemma; explains other config.json kinds */
     } else {
-        rc = gemma3_convert(&p, &text, &mm); /* reports why the directory is not a Gemma 3 checkpoint */
+        fprintf(stderr, "medge convert: %s: no config.json: not a supported checkpoint directory\n", p.hf_dir);
+        return 1;
     }
     if (!quiet && ps.last > 0)
         fputc('\n', stderr);

@@ -20,6 +20,7 @@ typedef struct arena_block {
 
 struct json_doc {
     arena_block *blocks;
+    size_t block_size; /* capacity of the next block: small documents get small blocks */
     json_value root;
 };
 
@@ -36,7 +37,10 @@ static void *arena_alloc(json_doc *d, size_t n)
     n = (n + 15) & ~(size_t)15;
     arena_block *b = d->blocks;
     if (!b || b->cap - b->used < n) {
-        size_t cap = n > (1u << 20) ? n : (1u << 20);
+        size_t cap = d->block_size ? d->block_size : (1u << 20);
+        if (cap < n)
+            cap = n;
+        d->block_size = 1u << 20;
         b = malloc(sizeof *b + cap);
         if (!b)
             return NULL;
@@ -369,6 +373,8 @@ medge_status json_parse(const char *text, size_t n, json_doc **out)
     json_doc *d = calloc(1, sizeof *d);
     if (!d)
         return medge_err(MEDGE_ERR_NOMEM, "out of memory parsing JSON");
+    /* The tree takes a few times the text; start with a block of that size, then 1 MB blocks. */
+    d->block_size = n < (1u << 17) ? 4096 + 8 * n : (1u << 20);
     parser ps = {.p = text, .start = text, .end = text + n, .doc = d, .rc = MEDGE_OK};
     if (n >= 3 && (unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB && (unsigned char)text[2] == 0xBF)
         ps.p += 3;

@@ -35,4 +35,28 @@ ok grep -q 'blk.7.ffn_up.weight .*F16    -> Q4_0' "$T/dry.err"
 ok bash -c "'$M' quantize -t 2 '$R/gemma3-tiny/gguf/tiny-gemma3-f16.gguf' '$T/q40.gguf' Q4_0 >'$T/q40.out' 2>/dev/null"
 ok grep -q 'quant size: ' "$T/q40.out"
 ok test -s "$T/q40.gguf"
+# From the Hugging Face checkpoint: medge convert --outtype f32, then each llama.cpp quantization
+# is reproduced as a whole file, byte for byte (tensors, metadata, order, padding)
+if "$M" convert "$R/gemma3-tiny/hf" -o "$T/f32.gguf" --outtype f32 --name "Tiny Gemma3" -q >/dev/null; then
+  types="Q4_K_S Q8_0 Q4_K_M Q4_0 Q6_K"
+  [ -n "${MEDGE_SANITIZED:-}" ] && types="Q4_K_S Q8_0"
+  for t in $types; do
+    ok "$M" quantize -q -t 2 "$T/f32.gguf" "$T/$t.gguf" "$t" >/dev/null
+    ok cmp "$T/$t.gguf" "$R/gemma3-tiny/gguf/tiny-gemma3-$t.gguf"
+    rm -f "$T/$t.gguf"
+  done
+  # with llama.cpp's importance matrix, given under the name llama-quantize was given (it is
+  # recorded in quantize.imatrix.file): the manifests then match key for key and tensor for tensor
+  cp "$R/gemma3-tiny/imatrix/imatrix-tiny-c64.gguf" "$T/imatrix-tiny.gguf"
+  itypes="Q4_K_S IQ4_XS"
+  [ -n "${MEDGE_SANITIZED:-}" ] && itypes="IQ4_XS"
+  for t in $itypes; do
+    ok bash -c "cd '$T' && '$M' quantize -q -t 2 --imatrix imatrix-tiny.gguf f32.gguf '$t-imat.gguf' '$t' >/dev/null"
+    ok "$M" info --manifest "$R/gemma3-tiny/imatrix/tiny-gemma3-$t-imat.manifest.json" "$T/$t-imat.gguf"
+    rm -f "$T/$t-imat.gguf"
+  done
+else
+  echo "FAILED: medge convert --outtype f32" >&2; fail=1
+fi
+rm -f "$T/f32.gguf"
 exit $fail

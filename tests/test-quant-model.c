@@ -335,8 +335,9 @@ int main(void)
     if (!make_f32(f32))
         TEST_END();
     test_bad_inputs(f32);
-    static const char *const types[] = {"Q4_K_S", "Q8_0", "Q4_K_M", "Q4_0", "Q6_K"};
-    const int n_types = getenv("MEDGE_SANITIZED") ? 2 : 5;
+    /* (tests/cli-quantize.sh covers all five from `medge convert --outtype f32`) */
+    static const char *const types[] = {"Q4_K_M", "Q8_0"};
+    const int n_types = getenv("MEDGE_SANITIZED") ? 1 : 2;
     for (int i = 0; i < n_types; i++) {
         char name[64], out[1024], ref[128];
         snprintf(name, sizeof name, "tiny-%s.gguf", types[i]);
@@ -345,8 +346,8 @@ int main(void)
         if (quantize(f32, out, types[i], NULL, false))
             compare_gguf(out, test_ref(ref));
     }
-    static const char *const itypes[] = {"Q4_K_S", "IQ4_XS"};
-    for (int i = 0; i < (getenv("MEDGE_SANITIZED") ? 1 : 2); i++) {
+    static const char *const itypes[] = {"Q4_K_S"};
+    for (int i = 0; i < 1; i++) {
         char name[64], out[1024], man[128];
         snprintf(name, sizeof name, "tiny-%s-imat.gguf", itypes[i]);
         snprintf(out, sizeof out, "%s", test_tmp(name));

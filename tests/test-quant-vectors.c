@@ -198,8 +198,67 @@ static void check_act(void)
     CHECK_EQ_INT(a[0].qs[3], -3);
 }
 
+/* the lane-parallel Q4_K / Q5_K / Q6_K searches give the bytes of the plain scalar forms on
+ * random and adversarial blocks (both are independent codings of the same spec) */
+static void check_lanes(void)
+{
+    const int nb = getenv("MEDGE_SANITIZED") ? 600 : 3000;
+    float *x = malloc((size_t)nb * QK_K * sizeof(float));
+    uint32_t s = 12345;
+#define RND() (s = s * 1664525u + 1013904223u, (float)(s >> 8) / 16777216.0f)
+    for (int b = 0; b < nb; b++) {
+        float *xb = x + (size_t)b * QK_K;
+        const int kind = b % 12;
+        const float scale = powf(10.f, (float)((b / 12) % 9) - 5.f);
+        for (int i = 0; i < QK_K; i++) {
+            float u = RND() - 0.5f, v = RND() - 0.5f, r;
+            switch (kind) {
+            case 0: r = (u + v) * scale; break;                                 /* roughly normal */
+            case 1: r = fabsf(u) * scale; break;                                /* all positive */
+            case 2: r = -fabsf(u) * scale; break;                               /* all negative */
+            case 3: r = (i / 32) % 2 ? 0.f : u * scale; break;                  /* zero sub-blocks */
+            case 4: r = (i / 16) % 3 == 0 ? scale : u * scale; break;           /* constant sub-blocks */
+            case 5: r = i % 37 == 0 ? 40.f * scale : u * 0.01f * scale; break;  /* spikes */
+            case 6: r = (float)((int)(u * 16)) * 0.5f * scale; break;           /* grid: ties */
+            case 7: r = (float)((int)(u * 64)) * scale; break;                  /* integers */
+            case 8: r = u * 1e-30f; break;                                      /* tiny */
+            case 9: r = u * 3e4f; break;                                        /* huge */
+            case 10: r = medge_bf16_to_fp32(medge_fp32_to_bf16((u + v) * 0.02f)); break; /* bf16 weights */
+            default: r = (i % 16 == 3) ? (u + v) * scale : 0.f; break;          /* sparse */
+            }
+            xb[i] = r;
+        }
+    }
+#undef RND
+    static const struct {
+        enum ggml_type t;
+        void (*scalar)(const float *, void *, int64_t);
+    } kinds[] = {{GGML_TYPE_Q4_K, quant_ref_q4_K_scalar}, {GGML_TYPE_Q5_K, quant_ref_q5_K_scalar},
+                 {GGML_TYPE_Q6_K, quant_ref_q6_K_scalar}};
+    for (size_t k = 0; k < 3; k++) {
+        const size_t sz = quant_row_size(kinds[k].t, (int64_t)nb * QK_K);
+        uint8_t *a = malloc(sz), *b = malloc(sz);
+        quant_get_traits(kinds[k].t)->from_float_ref(x, a, (int64_t)nb * QK_K);
+        kinds[k].scalar(x, b, (int64_t)nb * QK_K);
+        const size_t bs = quant_get_traits(kinds[k].t)->type_size;
+        int bad = 0;
+        for (int i = 0; i < nb; i++)
+            if (memcmp(a + (size_t)i * bs, b + (size_t)i * bs, bs)) {
+                if (!bad)
+                    fprintf(stderr, "%s: block %d (kind %d) differs between lane and scalar forms\n",
+                            quant_type_name(kinds[k].t), i, i % 12);
+                bad++;
+            }
+        CHECK_MSG(bad == 0, "%s: %d of %d blocks differ", quant_type_name(kinds[k].t), bad, nb);
+        free(a);
+        free(b);
+    }
+    free(x);
+}
+
 int main(void)
 {
+    check_lanes();
     gguf_ctx *ctx = NULL;
     CHECK_OK(gguf_open(test_ref("quant/quant-vectors.gguf"), &ctx));
     if (!ctx)

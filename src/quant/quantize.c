@@ -824,7 +824,7 @@ static void ref_k45_pack_scales(uint8_t *out, const float *scales, const float *
     }
 }
 
-void quant_ref_q4_K(const float *x, void *vy, int64_t n)
+void quant_ref_q4_K_scalar(const float *x, void *vy, int64_t n)
 {
     block_q4_K *y = vy;
     uint8_t L[QK_K];
@@ -840,7 +840,7 @@ void quant_ref_q4_K(const float *x, void *vy, int64_t n)
     }
 }
 
-void quant_ref_q5_K(const float *x, void *vy, int64_t n)
+void quant_ref_q5_K_scalar(const float *x, void *vy, int64_t n)
 {
     block_q5_K *y = vy;
     uint8_t L[QK_K];
@@ -907,6 +907,47 @@ static void impl_q5_K(const float *x, block_q5_K *y, int64_t n, const float *qw)
 }
 
 /* Q6_K: ref when quant_weights == NULL, imatrix path otherwise (spec §6.4) */
+/* Q6_K after the sub-block search: scales, re-quantization, packing */
+static void q6_K_finish(const float *x, block_q6_K *y, int8_t *L, const float *scales, float max_scale,
+                        float max_abs_scale)
+{
+    if (max_abs_scale < GROUP_MAX_EPS) {
+        memset(y, 0, sizeof *y);
+        y->d = H(0.f);
+        return;
+    }
+    float iscale = -128.f / max_scale;
+    y->d = H(1 / iscale);
+    for (int ib = 0; ib < QK_K / 16; ib++)
+        y->scales[ib] = (int8_t)MIN(127, rn(iscale * scales[ib]));
+    for (int j = 0; j < QK_K / 16; j++) {
+        float d = F16(y->d) * (float)y->scales[j];
+        if (!d)
+            continue;
+        for (int ii = 0; ii < 16; ii++) {
+            int l = rn(x[16 * j + ii] / d);
+            l = MAX(-32, MIN(31, l));
+            L[16 * j + ii] = (int8_t)(l + 32);
+        }
+    }
+    uint8_t *ql = y->ql, *qh = y->qh;
+    for (int j = 0; j < QK_K; j += 128) {
+        for (int l = 0; l < 32; l++) {
+            const uint8_t q1 = (uint8_t)(L[j + l + 0] & 0xF);
+            const uint8_t q2 = (uint8_t)(L[j + l + 32] & 0xF);
+            const uint8_t q3 = (uint8_t)(L[j + l + 64] & 0xF);
+            const uint8_t q4 = (uint8_t)(L[j + l + 96] & 0xF);
+            ql[l + 0] = (uint8_t)(q1 | q3 << 4);
+            ql[l + 32] = (uint8_t)(q2 | q4 << 4);
+            qh[l] = (uint8_t)((L[j + l] >> 4) | (L[j + l + 32] >> 4) << 2 | (L[j + l + 64] >> 4) << 4 |
+                              (L[j + l + 96] >> 4) << 6);
+        }
+        ql += 64;
+        qh += 32;
+    }
+}
+
+/* Q6_K: ref when quant_weights == NULL, imatrix path otherwise (spec §6.4) */
 static void q6_K_row(const float *x, block_q6_K *y, int64_t n, const float *quant_weights)
 {
     int8_t L[QK_K];
@@ -923,47 +964,275 @@ static void q6_K_row(const float *x, block_q6_K *y, int64_t n, const float *quan
                 max_scale = scale;
             }
         }
-        if (max_abs_scale < GROUP_MAX_EPS) {
-            memset(&y[i], 0, sizeof y[i]);
-            y[i].d = H(0.f);
-            continue;
-        }
-        float iscale = -128.f / max_scale;
-        y[i].d = H(1 / iscale);
-        for (int ib = 0; ib < QK_K / 16; ib++)
-            y[i].scales[ib] = (int8_t)MIN(127, rn(iscale * scales[ib]));
-        for (int j = 0; j < QK_K / 16; j++) {
-            float d = F16(y[i].d) * (float)y[i].scales[j];
-            if (!d)
-                continue;
-            for (int ii = 0; ii < 16; ii++) {
-                int l = rn(x[16 * j + ii] / d);
-                l = MAX(-32, MIN(31, l));
-                L[16 * j + ii] = (int8_t)(l + 32);
-            }
-        }
-        uint8_t *ql = y[i].ql, *qh = y[i].qh;
-        for (int j = 0; j < QK_K; j += 128) {
-            for (int l = 0; l < 32; l++) {
-                const uint8_t q1 = (uint8_t)(L[j + l + 0] & 0xF);
-                const uint8_t q2 = (uint8_t)(L[j + l + 32] & 0xF);
-                const uint8_t q3 = (uint8_t)(L[j + l + 64] & 0xF);
-                const uint8_t q4 = (uint8_t)(L[j + l + 96] & 0xF);
-                ql[l + 0] = (uint8_t)(q1 | q3 << 4);
-                ql[l + 32] = (uint8_t)(q2 | q4 << 4);
-                qh[l] = (uint8_t)((L[j + l] >> 4) | (L[j + l + 32] >> 4) << 2 | (L[j + l + 64] >> 4) << 4 |
-                                  (L[j + l + 96] >> 4) << 6);
-            }
-            ql += 64;
-            qh += 32;
-        }
+        q6_K_finish(x, &y[i], L, scales, max_scale, max_abs_scale);
     }
 }
 
-void quant_ref_q6_K(const float *x, void *y, int64_t n)
+void quant_ref_q6_K_scalar(const float *x, void *y, int64_t n)
 {
     q6_K_row(x, y, n, NULL);
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Lane-parallel forms of the reference searches (the hot loops of Q4_K_S / Q4_K_M / Q6_K).
+ *
+ * The scalar searches above are bound by the latency of their sequential float sums. Here the
+ * independent sub-blocks of a super-block run side by side, one per lane: x[i][l] is element i
+ * of sub-block l. Every lane performs exactly the scalar algorithm's binary32 operations in the
+ * same order (branches become per-lane selects), so the bytes are identical; the compiler turns
+ * the lane loops into SIMD. tests/test-quant-vectors.c checks both forms against each other.
+ * ------------------------------------------------------------------------------------------- */
+
+#define KL 8 /* Q4_K / Q5_K: the 8 sub-blocks of 32 */
+
+#if defined(__GNUC__)
+/* The same lane algorithms written with GCC/Clang vector extensions (8 lanes of binary32), which
+ * compile to SIMD on every target (AVX2, SSE pairs, NEON pairs) with the same per-lane operations.
+ * Plain C compilers use the loops above. */
+#define QUANT_V8 1
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+static inline v8f v8_splat(float f) { return (v8f){f, f, f, f, f, f, f, f}; }
+static inline v8i v8i_splat(int32_t v) { return (v8i){v, v, v, v, v, v, v, v}; }
+static inline v8f v8_sel(v8i m, v8f a, v8f b) { return (v8f)((m & (v8i)a) | (~m & (v8i)b)); }
+static inline v8i v8i_sel(v8i m, v8i a, v8i b) { return (m & a) | (~m & b); }
+static inline v8i v8_rn(v8f v)
+{
+    v8i i = (v8i)(v + v8_splat(12582912.f));
+    return (i & v8i_splat(0x007fffff)) - v8i_splat(0x00400000);
+}
+static inline v8i v8i_clamp(v8i q, int lo, int hi)
+{
+    q = v8i_sel(q < v8i_splat(lo), v8i_splat(lo), q);
+    return v8i_sel(q > v8i_splat(hi), v8i_splat(hi), q);
+}
+static inline v8f v8_cvt(v8i q) { return __builtin_convertvector(q, v8f); }
+static inline int v8i_any(v8i m)
+{
+    int a = 0;
+    for (int l = 0; l < 8; l++)
+        a |= m[l];
+    return a;
+}
+
+static void make_qkx_v8(int nmax, const v8f *x, const v8f *w, v8i *L, float *scale_out, float *min_out, float rmin,
+                        float rdelta, int nstep)
+{
+    const v8f zero = v8_splat(0.f);
+    v8f mn = x[0], mx = x[0], sw = w[0], sx = w[0] * x[0];
+    for (int i = 1; i < 32; i++) {
+        mn = v8_sel(x[i] < mn, x[i], mn);
+        mx = v8_sel(x[i] > mx, x[i], mx);
+        sw += w[i];
+        sx += w[i] * x[i];
+    }
+    mn = v8_sel(mn > zero, zero, mn);
+    const v8f mn0 = mn;
+    v8f isc = v8_splat((float)nmax) / (mx - mn);
+    v8f scale = v8_splat(1.f) / isc;
+    v8f best = zero;
+    for (int i = 0; i < 32; i++) {
+        const v8i q = v8i_clamp(v8_rn(isc * (x[i] - mn)), 0, nmax);
+        L[i] = q;
+        const v8f d = scale * v8_cvt(q) + mn - x[i];
+        best += w[i] * (d * d);
+    }
+    v8i La[32];
+    for (int is = 0; is <= nstep; is++) {
+        isc = v8_splat(rmin + rdelta * (float)is + (float)nmax) / (mx - mn);
+        v8f sl = zero, sl2 = zero, sxl = zero, ce = zero;
+        for (int i = 0; i < 32; i++) {
+            const v8i q = v8i_clamp(v8_rn(isc * (x[i] - mn)), 0, nmax);
+            La[i] = q;
+            const v8f qf = v8_cvt(q);
+            const v8f wq = w[i] * qf;
+            sl += wq;
+            sl2 += wq * qf;
+            sxl += wq * x[i];
+        }
+        const v8f D = sw * sl2 - sl * sl;
+        const v8f a = (sw * sxl - sx * sl) / D;
+        const v8f b = (sl2 * sx - sl * sxl) / D;
+        const v8f c = sxl / sl2;
+        const v8i bp = b > zero;
+        const v8f ts = v8_sel(bp, c, a), tm = v8_sel(bp, zero, b);
+        for (int i = 0; i < 32; i++) {
+            const v8f d = ts * v8_cvt(La[i]) + tm - x[i];
+            ce += w[i] * (d * d);
+        }
+        const v8i take = (D > zero) & (ce < best);
+        if (v8i_any(take)) {
+            best = v8_sel(take, ce, best);
+            scale = v8_sel(take, ts, scale);
+            mn = v8_sel(take, tm, mn);
+            for (int i = 0; i < 32; i++)
+                L[i] = v8i_sel(take, La[i], L[i]);
+        }
+    }
+    const v8i deg = ~(mx > mn0);
+    const v8f so = v8_sel(deg, zero, scale), mo = v8_sel(deg, -mn0, -mn);
+    for (int i = 0; i < 32; i++)
+        L[i] = v8i_sel(deg, v8i_splat(0), L[i]);
+    memcpy(scale_out, &so, sizeof so);
+    memcpy(min_out, &mo, sizeof mo);
+}
+
+/* make_qx_quants (weights x^2) on 8 sub-blocks of 16; codes 0..2nmax-1 */
+static void make_qx_v8(int nmax, const v8f *x, v8i *L, float *scale_out)
+{
+    const v8f zero = v8_splat(0.f);
+    v8f amax = zero, max = zero;
+    for (int i = 0; i < 16; i++) {
+        const v8f ax = (v8f)((v8i)x[i] & v8i_splat(0x7fffffff));
+        const v8i gt = ax > amax;
+        max = v8_sel(gt, x[i], max);
+        amax = v8_sel(gt, ax, amax);
+    }
+    v8f iscale = v8_splat((float)(-nmax)) / max;
+    v8f sumlx = zero, suml2 = zero;
+    for (int i = 0; i < 16; i++) {
+        const v8i q = v8i_clamp(v8_rn(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = q + v8i_splat(nmax);
+        const v8f qf = v8_cvt(q), w = x[i] * x[i];
+        sumlx += w * x[i] * qf;
+        suml2 += w * qf * qf;
+    }
+    v8f scale = v8_sel(suml2 != zero, sumlx / suml2, zero);
+    v8f best = scale * sumlx;
+    v8i La[16];
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0)
+            continue;
+        iscale = v8_splat(-((float)nmax + 0.1f * (float)is)) / max;
+        sumlx = suml2 = zero;
+        for (int i = 0; i < 16; i++) {
+            const v8i q = v8i_clamp(v8_rn(iscale * x[i]), -nmax, nmax - 1);
+            La[i] = q + v8i_splat(nmax);
+            const v8f qf = v8_cvt(q), w = x[i] * x[i];
+            sumlx += w * x[i] * qf;
+            suml2 += w * qf * qf;
+        }
+        const v8i take = (suml2 > zero) & (sumlx * sumlx > best * suml2);
+        if (v8i_any(take)) {
+            const v8f sc = sumlx / suml2;
+            scale = v8_sel(take, sc, scale);
+            best = v8_sel(take, sc * sumlx, best);
+            for (int i = 0; i < 16; i++)
+                L[i] = v8i_sel(take, La[i], L[i]);
+        }
+    }
+    const v8i zl = amax < v8_splat(GROUP_MAX_EPS);
+    const v8f so = v8_sel(zl, zero, scale);
+    for (int i = 0; i < 16; i++)
+        L[i] = v8i_sel(zl, v8i_splat(0), L[i]);
+    memcpy(scale_out, &so, sizeof so);
+}
+#endif
+
+#ifdef QUANT_V8
+static void ref_k45_lanes(const float *x, block_q4_K *y4, block_q5_K *y5, int nmax, float rmin, float rdelta,
+                          int nstep)
+{
+    float xt[32][KL], wt[32][KL], scales[KL], mins[KL];
+    uint8_t Lt[32][KL], L[QK_K];
+    for (int j = 0; j < KL; j++) {
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; l++)
+            sum_x2 += x[32 * j + l] * x[32 * j + l];
+        const float av_x = sqrtf(sum_x2 / 32);
+        for (int l = 0; l < 32; l++) {
+            xt[l][j] = x[32 * j + l];
+            wt[l][j] = av_x + fabsf(x[32 * j + l]);
+        }
+    }
+    {
+        v8f xv[32], wv[32];
+        v8i Lv[32];
+        memcpy(xv, xt, sizeof xv);
+        memcpy(wv, wt, sizeof wv);
+        make_qkx_v8(nmax, xv, wv, Lv, scales, mins, rmin, rdelta, nstep);
+        for (int i = 0; i < 32; i++)
+            for (int l = 0; l < KL; l++)
+                Lt[i][l] = (uint8_t)Lv[i][l];
+    }
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < KL; j++) {
+        if (scales[j] > max_scale)
+            max_scale = scales[j];
+        if (mins[j] > max_min)
+            max_min = mins[j];
+        for (int l = 0; l < 32; l++)
+            L[32 * j + l] = Lt[l][j];
+    }
+    uint8_t *sc = y4 ? y4->scales : y5->scales;
+    ref_k45_pack_scales(sc, scales, mins, max_scale, max_min);
+    const quant_half d = H(max_scale / 63.f), dmin = H(max_min / 63.f);
+    requant_k4(x, sc, F16(d), F16(dmin), nmax, L);
+    if (y4) {
+        y4->d = d;
+        y4->dmin = dmin;
+        pack_q4_K(L, y4->qs);
+    } else {
+        y5->d = d;
+        y5->dmin = dmin;
+        pack_q5_K(L, y5->qh, y5->qs);
+    }
+}
+
+void quant_ref_q4_K(const float *x, void *vy, int64_t n)
+{
+    block_q4_K *y = vy;
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K)
+        ref_k45_lanes(x, &y[i], NULL, 15, -1.f, 0.1f, 20);
+}
+
+void quant_ref_q5_K(const float *x, void *vy, int64_t n)
+{
+    block_q5_K *y = vy;
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K)
+        ref_k45_lanes(x, NULL, &y[i], 31, -0.5f, 0.1f, 15);
+}
+
+#define QL 16 /* Q6_K: the 16 sub-blocks of 16 */
+
+void quant_ref_q6_K(const float *x, void *vy, int64_t n)
+{
+    block_q6_K *y = vy;
+    float xt[16][QL], scales[QL];
+    int8_t Lt[16][QL], L[QK_K];
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        for (int j = 0; j < QL; j++)
+            for (int l = 0; l < 16; l++)
+                xt[l][j] = x[16 * j + l];
+        for (int h = 0; h < 2; h++) {
+            v8f xv[16];
+            v8i Lv[16];
+            for (int e = 0; e < 16; e++)
+                memcpy(&xv[e], &xt[e][8 * h], sizeof xv[e]);
+            make_qx_v8(32, xv, Lv, scales + 8 * h);
+            for (int e = 0; e < 16; e++)
+                for (int l = 0; l < 8; l++)
+                    Lt[e][8 * h + l] = (int8_t)Lv[e][l];
+        }
+        float max_scale = 0, max_abs_scale = 0;
+        for (int ib = 0; ib < QL; ib++) {
+            const float abs_scale = fabsf(scales[ib]);
+            if (abs_scale > max_abs_scale) {
+                max_abs_scale = abs_scale;
+                max_scale = scales[ib];
+            }
+            for (int l = 0; l < 16; l++)
+                L[16 * ib + l] = Lt[l][ib];
+        }
+        q6_K_finish(x, &y[i], L, scales, max_scale, max_abs_scale);
+    }
+}
+#else
+void quant_ref_q4_K(const float *x, void *y, int64_t n) { quant_ref_q4_K_scalar(x, y, n); }
+void quant_ref_q5_K(const float *x, void *y, int64_t n) { quant_ref_q5_K_scalar(x, y, n); }
+void quant_ref_q6_K(const float *x, void *y, int64_t n) { quant_ref_q6_K_scalar(x, y, n); }
+#endif
 
 void quant_ref_q8_K(const float *x, void *vy, int64_t n)
 {

@@ -40,7 +40,8 @@ static const char *usage_text =
     "  --max-len N          WordPiece: total length limit including [CLS] and [SEP] (default 256,\n"
     "                       BiomedCLIP's context; 0: no limit)\n"
     "  --time               print to stderr how long loading the vocabulary and tokenizing took\n"
-    "                       (one thread; wall clock and CPU time) and the speed in MB/s\n"
+    "                       (one thread; wall clock and CPU time), the speed in MB/s and the\n"
+    "                       peak resident memory\n"
     "  --no-cache           SentencePiece: do not reuse the pieces of repeated words (same ids,\n"
     "                       slower; to measure the tokenizer on text made of unique words)\n"
     "  -h, --help           show this help\n"
@@ -254,6 +255,7 @@ static int run(int argc, char **argv)
                 (t1 - t0) * 1e3, (c1 - c0) * 1e3);
         fprintf(stderr, "tokenized %zu bytes into %zu tokens in %.3f s (cpu %.3f s): %.2f MB/s (cpu %.2f MB/s)\n", len, n,
                 secs, cpu, secs > 0 ? mb / secs : 0.0, cpu > 0 ? mb / cpu : 0.0);
+        fprintf(stderr, "peak RSS %.1f MB\n", (double)tool_peak_rss() / 1e6);
     }
     int bad = fflush(stdout) != 0 || ferror(stdout);
     free(ids);

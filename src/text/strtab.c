@@ -47,48 +47,54 @@ medge_status strtab_build_cb(strtab *t, strtab_get_fn get, void *user, size_t n,
     size_t slots_sz = (size_t)cap * sizeof *t->slots, off_sz = (n + 1) * sizeof *t->off;
     t->block_size = slots_sz + off_sz + (size_t)total + 1;
     t->block = medge_big_alloc(t->block_size);
-    uint32_t *order = malloc((n ? n : 1) * sizeof *order);
+    /* scratch: the hash of every string, then (hash, id) pairs sorted by slot */
+    struct hid { uint64_t h; uint32_t id, pad; };
+    size_t tmp_size = (n ? n : 1) * (sizeof(uint64_t) + sizeof(struct hid));
+    void *tmp = medge_big_alloc(tmp_size);
     enum { NB = 4096 };
     uint32_t *bucket = calloc(NB + 1, sizeof *bucket);
-    if (!t->block || !order || !bucket) {
-        free(order);
+    if (!t->block || !tmp || !bucket) {
+        medge_big_free(tmp, tmp_size);
         free(bucket);
         strtab_free(t);
         return medge_err(MEDGE_ERR_NOMEM, "out of memory for a vocabulary of %zu strings", n);
     }
+    uint64_t *hash = (uint64_t *)tmp;
+    struct hid *sorted = (struct hid *)(hash + (n ? n : 1));
     t->slots = (struct strtab_slot *)t->block;
     t->off = (uint32_t *)((char *)t->block + slots_sz);
     t->blob = (char *)t->block + slots_sz + off_sz;
     memset(t->slots, 0xFF, slots_sz);
     t->mask = cap - 1;
     t->n = (uint32_t)n;
-    /* Copy the strings (sequential), then insert them in slot order so that the table is
-     * filled front to back instead of by random access. */
+    /* Copy and hash the strings (sequential), bucket-sort (hash, id) by slot, then fill the
+     * table front to back: no random access to a table that does not fit in cache. */
     int shift = bits > 12 ? bits - 12 : 0;
     uint32_t pos = 0;
     for (size_t i = 0; i < n; i++) {
         const char *s;
         size_t l;
         get(user, i, &s, &l);
-        if (l)
-            memcpy(t->blob + pos, s, l);
-        t->blob[pos + l] = 0;
+        char *d = t->blob + pos;
+        for (size_t k = 0; k < l; k++) /* short strings: cheaper than a call */
+            d[k] = s[k];
+        d[l] = 0;
         t->off[i] = pos;
         pos += (uint32_t)l + 1;
-        bucket[((strtab_hash(s, l) & t->mask) >> shift) + 1]++;
+        hash[i] = strtab_hash(s, l);
+        bucket[((hash[i] & t->mask) >> shift) + 1]++;
     }
     t->off[n] = pos;
     for (int b = 0; b < NB; b++)
         bucket[b + 1] += bucket[b];
     for (size_t i = 0; i < n; i++) {
-        uint64_t h = strtab_hash(t->blob + t->off[i], strtab_len(t, (uint32_t)i));
-        order[bucket[(h & t->mask) >> shift]++] = (uint32_t)i;
+        struct hid *e = &sorted[bucket[(hash[i] & t->mask) >> shift]++];
+        e->h = hash[i];
+        e->id = (uint32_t)i;
     }
     for (size_t j = 0; j < n; j++) {
-        uint32_t i = order[j], l = strtab_len(t, i);
-        const char *s = t->blob + t->off[i];
-        uint64_t h = strtab_hash(s, l);
-        uint32_t tag = (uint32_t)(h >> 32);
+        uint64_t h = sorted[j].h;
+        uint32_t i = sorted[j].id, tag = (uint32_t)(h >> 32);
         for (uint64_t k = h & t->mask;; k = (k + 1) & t->mask) {
             struct strtab_slot *sl = &t->slots[k];
             if (sl->id == UINT32_MAX) {
@@ -96,14 +102,15 @@ medge_status strtab_build_cb(strtab *t, strtab_get_fn get, void *user, size_t n,
                 sl->id = i;
                 break;
             }
-            if (sl->tag == tag && strtab_len(t, sl->id) == l && memcmp(t->blob + t->off[sl->id], s, l) == 0) {
+            if (sl->tag == tag && strtab_len(t, sl->id) == strtab_len(t, i) &&
+                memcmp(t->blob + t->off[sl->id], t->blob + t->off[i], strtab_len(t, i)) == 0) {
                 if (keep_last ? i > sl->id : i < sl->id)
                     sl->id = i;
                 break;
             }
         }
     }
-    free(order);
+    medge_big_free(tmp, tmp_size);
     free(bucket);
     return MEDGE_OK;
 }

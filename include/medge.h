@@ -159,6 +159,124 @@ MEDGE_API medge_status medge_image_resize(const medge_image *img, int32_t width,
 /* dst[c][y][x] = (rgb / 255 - mean[c]) / std[c], planar float32 (3 * width * height). */
 MEDGE_API void medge_image_to_planar(const medge_image *img, const float mean[3], const float std[3], float *dst);
 
+/* ---- Text generation: MedGemma / Gemma 3 text models ----
+ *
+ *     medge_model *m;  medge_session *s;  int32_t tok;
+ *     medge_model_load("medgemma-4b-it-Q4_K_S.gguf", medge_model_default_params(), &m);
+ *     medge_session_new(m, medge_session_default_params(), &s);
+ *     medge_session_eval(s, prompt_ids, n_prompt);          // logits of the last position
+ *     for (;;) {
+ *         medge_session_sample(s, &tok);                      // greedy unless set_sampler said otherwise
+ *         if (medge_model_is_eog(m, tok)) break;
+ *         medge_session_eval(s, &tok, 1);
+ *     }
+ *     medge_session_free(s);  medge_model_free(m);
+ *
+ * A model is read-only after loading and may be shared by sessions on different threads; a
+ * session is used by one thread at a time (it owns its worker threads). */
+typedef struct medge_model medge_model;
+typedef struct medge_session medge_session;
+
+typedef struct medge_model_params {
+    int use_mmap; /* 1 (default): map the file read-only and use the weights in place; 0: read it */
+} medge_model_params;
+
+MEDGE_API medge_model_params medge_model_default_params(void);
+/* Load a Gemma 3 text GGUF (llama.cpp's layout or medge's). Every tensor is checked against the
+ * hyperparameters. On success *out owns the file mapping; free with medge_model_free. */
+MEDGE_API medge_status medge_model_load(const char *path, medge_model_params params, medge_model **out);
+/* Load from a caller-owned buffer that must stay valid and unchanged until medge_model_free. */
+MEDGE_API medge_status medge_model_load_memory(const void *data, size_t size, medge_model_params params,
+                                               medge_model **out);
+/* Load through read callbacks (the weights are read into memory owned by the model). */
+MEDGE_API medge_status medge_model_load_io(const medge_io *io, medge_model_params params, medge_model **out);
+MEDGE_API void medge_model_free(medge_model *model);
+MEDGE_API int medge_model_n_vocab(const medge_model *model);
+MEDGE_API int medge_model_n_embd(const medge_model *model);
+MEDGE_API int medge_model_n_ctx_train(const medge_model *model);
+/* Bytes of weight data. */
+MEDGE_API uint64_t medge_model_size(const medge_model *model);
+/* 1 if token ends a generation (<eos> or <end_of_turn>), else 0. */
+MEDGE_API int medge_model_is_eog(const medge_model *model, int32_t token);
+/* Beginning-of-sequence token id, or -1 when the file names none. */
+MEDGE_API int32_t medge_model_bos(const medge_model *model);
+
+typedef enum medge_kv_type {
+    MEDGE_KV_F16 = 0, /* default: as llama.cpp */
+    MEDGE_KV_Q8_0 = 1,
+    MEDGE_KV_F32 = 2
+} medge_kv_type;
+
+/* Abort callback, called between layers of an evaluation: return non-zero to stop it
+ * (MEDGE_ERR_ABORTED). Called on the thread that called the evaluation. */
+typedef int (*medge_abort_fn)(void *user);
+
+typedef struct medge_session_params {
+    int n_ctx;            /* positions of context (default 4096; <= 0: the model's training context) */
+    int n_batch;          /* most positions per forward pass of a prompt (default 512) */
+    int n_threads;        /* worker threads (default and <= 0: one per online core) */
+    medge_kv_type kv_type;
+    uint64_t max_memory;  /* refuse a session whose estimate (weights + session) is larger; 0 (default):
+                             the machine's available memory (MemAvailable) when it can be read */
+    medge_abort_fn abort_fn;
+    void *abort_user;
+} medge_session_params;
+
+MEDGE_API medge_session_params medge_session_default_params(void);
+/* Bytes a session with these parameters allocates (KV cache, batch buffers, logits); the
+ * model's weights (medge_model_size) come on top. */
+MEDGE_API uint64_t medge_session_memory(const medge_model *model, medge_session_params params);
+/* Create a session. MEDGE_ERR_NOMEM with a message giving both numbers when the estimate does
+ * not fit max_memory. The model must outlive the session. */
+MEDGE_API medge_status medge_session_new(const medge_model *model, medge_session_params params,
+                                         medge_session **out);
+MEDGE_API void medge_session_free(medge_session *s);
+
+/* Evaluate n tokens appended at the end of the context (in batches of n_batch). Afterwards
+ * medge_session_logits gives the last position's logits. MEDGE_ERR_CONTEXT_FULL (nothing
+ * evaluated) when they do not fit; MEDGE_ERR_RANGE for a token id outside the vocabulary. */
+MEDGE_API medge_status medge_session_eval(medge_session *s, const int32_t *tokens, int n);
+/* Same, and write every position's logits to out ([n][n_vocab] floats, caller-owned). */
+MEDGE_API medge_status medge_session_eval_all(medge_session *s, const int32_t *tokens, int n, float *out);
+/* Context reuse: tokens is the whole sequence wanted in the context (e.g. the chat so far).
+ * Positions it shares with the session's context are kept; the context is cut back to the
+ * common prefix and only the rest is evaluated. *n_reused (may be NULL) = positions kept. */
+MEDGE_API medge_status medge_session_eval_prefix(medge_session *s, const int32_t *tokens, int n, int *n_reused);
+/* Evaluate n external embeddings ([n][n_embd] floats: image tokens from the vision projector)
+ * at the next n positions, without the token-embedding scale. bidirectional != 0: the n rows
+ * attend to each other in both directions (Gemma 3 images); they are evaluated in one pass. */
+MEDGE_API medge_status medge_session_eval_embd(medge_session *s, const float *embd, int n, int bidirectional);
+/* Logits (n_vocab floats) of the last evaluated position; NULL before the first evaluation.
+ * Owned by the session, valid until the next call on it. */
+MEDGE_API const float *medge_session_logits(const medge_session *s);
+MEDGE_API int medge_session_n_past(const medge_session *s);
+MEDGE_API int medge_session_n_ctx(const medge_session *s);
+/* Keep the first n_keep positions and forget the rest. When sliding-window layers have already
+ * dropped positions that are needed, the whole context is cleared (returns MEDGE_OK; check
+ * medge_session_n_past). */
+MEDGE_API medge_status medge_session_rewind(medge_session *s, int n_keep);
+
+/* Sampling from the last logits. */
+#define MEDGE_SEED_RANDOM 0xFFFFFFFFFFFFFFFFull
+typedef struct medge_sampler_params {
+    float temperature;       /* <= 0: greedy (arg-max, lowest id on ties); default 0.8 */
+    int top_k;               /* keep the k most likely (0: all); default 40 */
+    float top_p;             /* nucleus: smallest set with probability >= top_p (1: off); default 0.95 */
+    float min_p;             /* drop tokens below min_p * p(max) (0: off); default 0.05 */
+    float repeat_penalty;    /* divide positive / multiply negative logits of recent tokens (1: off) */
+    int repeat_last_n;       /* how many recent tokens the penalties look at (default 64) */
+    float presence_penalty;  /* subtracted once from the logit of every recent token (0: off) */
+    float frequency_penalty; /* subtracted per occurrence (0: off) */
+    uint64_t seed;           /* MEDGE_SEED_RANDOM: from the clock */
+} medge_sampler_params;
+
+MEDGE_API medge_sampler_params medge_sampler_default_params(void);
+/* Set the sampler of a session (and seed its random generator). Until called: greedy. */
+MEDGE_API medge_status medge_session_set_sampler(medge_session *s, medge_sampler_params params);
+/* Pick the next token from the last logits (penalties look at the session's recent tokens).
+ * The token is not evaluated: pass it to medge_session_eval. */
+MEDGE_API medge_status medge_session_sample(medge_session *s, int32_t *token);
+
 #ifdef __cplusplus
 }
 #endif

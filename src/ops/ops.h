@@ -3,7 +3,7 @@
  * Weights are views into a mapped GGUF (any type of quant/types.h, used in place). Activations
  * are row-major float32: a batch of n rows of width d is float[n][d]. Every op that takes a
  * pool splits its work by rows across the pool's threads (pool may be NULL: one thread) and
- * returns when done. The portable C in src/ops/*.c is the reference; src/ops/arch/<isa>/
+ * returns when done. The portable C in src/ops/ (*.c) is the reference; src/ops/arch/<isa>/
  * overrides the inner kernels through the table in ops/kernels.h (chosen once at run time,
  * MEDGE_FORCE_SCALAR=1 forces the reference).
  *
@@ -40,6 +40,9 @@ medge_status ops_scratch_reserve(ops_scratch *s, size_t n);
  * y: [n_tok][W->ne[1]] (y must not alias x). */
 medge_status ops_matmul(medge_pool *pool, ops_scratch *scratch, const medge_tensor *W, const float *x, float *y,
                         int n_tok);
+/* Whether ops_matmul has kernels for weights of this type (F32/F16/BF16 always; quantized types
+ * once their vec_dot and activation quantizer exist). */
+bool ops_matmul_supported(uint32_t type);
 /* y[t][o] += bias[o] (bias: F32 tensor of W->ne[1]); convenience for models with biases. */
 void ops_add_bias(float *y, const float *bias, int n_tok, int d);
 
@@ -50,13 +53,50 @@ medge_status ops_get_row(const medge_tensor *W, int64_t r, float *dst);
 void ops_rmsnorm(float *x, const float *w, int n, int d, float eps);
 /* In place: x = (x - mean) / sqrt(var + eps) * w + b  (w, b may be NULL). */
 void ops_layernorm(float *x, const float *w, const float *b, int n, int d, float eps);
-/* In place, n elements. gelu_tanh uses ggml's fp16 table semantics when exact == 0. */
+/* In place, n elements. gelu_tanh follows ggml's CPU backend: an fp16 lookup table of
+ * 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) indexed by fp16(x), x<=-10 -> 0, x>=10 -> x.
+ * gelu_erf is the exact 0.5x(1+erf(x/sqrt2)) in float. */
 void ops_gelu_tanh(float *x, int64_t n);
 void ops_gelu_erf(float *x, int64_t n);
-/* In place softmax over each of n rows of width d. */
+/* GeGLU in place: gate[i] = gelu_tanh(gate[i]) * up[i] over n elements (table GELU as above). */
+void ops_geglu(float *gate, const float *up, int64_t n);
+/* In place softmax over each of n rows of width d (sum accumulated in double, as ggml). */
 void ops_softmax(float *x, int n, int d);
 /* NEOX RoPE in place on x: [n_tok][n_head][head_dim], positions pos[n_tok]; theta_i =
- * pos * freq_scale * base^(-2i/n_rot) computed incrementally as ggml does. */
+ * pos * freq_scale * base^(-2i/n_rot) computed incrementally as ggml does. n_rot <= head_dim,
+ * n_rot even and <= 1024; dims past n_rot are left unchanged. */
 void ops_rope_neox(float *x, const int32_t *pos, int n_tok, int n_head, int head_dim, int n_rot, float base,
                    float freq_scale);
+/* x[i] *= s over n elements. */
+void ops_scale(float *x, int64_t n, float s);
+/* y[i] += x[i] over n elements. */
+void ops_add(float *y, const float *x, int64_t n);
+
+/* ---- attention over a KV cache ----
+ * Keys and values of one layer come from one or more views (e.g. the cache holding earlier
+ * positions and the rows of the current batch); a view's cell c holds, for each KV head h, a key
+ * row at k + (c * n_kv_head + h) * row_bytes (same for v), of type F32, F16 or Q8_0, and the
+ * position pos[c] (< 0: empty cell, ignored). */
+typedef struct ops_kv_view {
+    uint32_t type;
+    const void *k, *v;
+    size_t row_bytes; /* bytes of one head_dim row of type */
+    const int32_t *pos;
+    int n_cells;
+} ops_kv_view;
+
+typedef struct ops_attn_params {
+    int n_head, n_kv_head, head_dim; /* query head h uses KV head h / (n_head / n_kv_head) */
+    int window;        /* > 0: a key is visible only if qpos - kpos < window (sliding window) */
+    int32_t bidir_lo;  /* keys at positions in [bidir_lo, bidir_hi) are visible to queries in the */
+    int32_t bidir_hi;  /* same range regardless of order (image tokens); lo >= hi: none */
+} ops_attn_params;
+
+/* out[t][h] = sum_c softmax_c(q[t][h] . k[c][h']) v[c][h'] over the visible cells (kpos <= qpos,
+ * or both in the bidirectional range; window rule), q: [n_tok][n_head][head_dim] already scaled,
+ * out: same shape. As ggml does, q is converted to the key type's activation type (F16 for an
+ * F16 cache, Q8_0 for a Q8_0 cache) before the dot products; softmax in float with a double sum.
+ * A query with no visible key gets zeros. */
+medge_status ops_attention(medge_pool *pool, ops_scratch *scratch, const ops_attn_params *p, const float *q,
+                           const int32_t *qpos, int n_tok, const ops_kv_view *views, int n_views, float *out);
 #endif

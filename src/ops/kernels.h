@@ -1,0 +1,68 @@
+/* kernels.h - the table of inner kernels behind ops.h, chosen once per process.
+ *
+ * ops_kernels_get() fills the table from the portable reference (kernels.c, built from the quant
+ * traits of quant/types.h plus the F32/F16/BF16 kernels here), then lets the architecture code
+ * override entries: when src/ops/arch/<isa>/arch.h exists (x86 or arm build), kernels.c includes
+ * it and calls
+ *
+ *     void ops_arch_init(ops_kernels *k, const medge_cpu *cpu);
+ *
+ * which the arch folder defines (in any of its .c files). It replaces the pointers it has faster
+ * versions of, for the features in cpu (MEDGE_FORCE_SCALAR=1 clears them all, so the reference
+ * stays in place). Every replacement must compute the same values as the reference up to float
+ * summation order; the tests compare them.
+ *
+ * Weight matmul contract (ops_matmul): the activation rows are first converted with
+ * quantize_act[w[type].act_type] (one row of ne0 floats -> one row of act_type), then each output
+ * y[t][r] = vec_dot(ne0, W row r, activation row t). A GEMM kernel, when present, computes a tile
+ * of weight rows x activation rows in one call with the same per-element result. */
+#ifndef MEDGE_OPS_KERNELS_H
+#define MEDGE_OPS_KERNELS_H
+#include "core/cpu.h"
+#include "quant/types.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* s = dot(x, y) over n elements: x a row of the weight type, y a row of its act_type. */
+typedef void (*ops_vec_dot_fn)(int n, float *s, const void *x, const void *y);
+/* Tile: y[t * y_stride + r] = dot(n, w + r * w_stride, a + t * a_stride) for r < nr, t < nt.
+ * Strides are in bytes for w and a, in floats for y. */
+typedef void (*ops_gemm_fn)(int n, int nr, int nt, const void *w, size_t w_stride, const void *a, size_t a_stride,
+                            float *y, size_t y_stride);
+/* Convert n floats into a row of an activation type (n a multiple of its block size). */
+typedef void (*ops_quantize_fn)(const float *x, void *y, int64_t n);
+/* y[i] += a * x[i] for a row x of a KV-cache type (F16, Q8_0, F32), n elements. */
+typedef void (*ops_mad_fn)(int n, float *y, float a, const void *x);
+
+typedef struct ops_wkernels {
+    enum ggml_type act_type; /* activation type of the dot product (ggml's vec_dot_type) */
+    ops_vec_dot_fn vec_dot;  /* NULL: this weight type has no matmul */
+    ops_gemm_fn gemm;        /* NULL: ops_matmul tiles vec_dot itself */
+} ops_wkernels;
+
+typedef struct ops_kernels {
+    ops_wkernels w[GGML_TYPE_COUNT];          /* by weight type */
+    ops_quantize_fn quantize_act[GGML_TYPE_COUNT]; /* by activation type (F32 = copy) */
+    quant_to_float_fn to_float[GGML_TYPE_COUNT];   /* by type: row dequantizers */
+    ops_mad_fn mad[GGML_TYPE_COUNT];               /* by KV-cache type */
+    /* Elementwise helpers (portable versions in ops.c semantics). */
+    void (*geglu)(int n, float *gate, const float *up);  /* gate = gelu_tanh(gate) * up (fp16 table) */
+    void (*fp16_to_fp32_row)(const uint16_t *x, float *y, int64_t n);
+    void (*fp32_to_fp16_row)(const float *x, uint16_t *y, int64_t n);
+    const char *name; /* "scalar", or what ops_arch_init sets, e.g. "avx2" */
+} ops_kernels;
+
+/* The process-wide table (initialised on first use, thread-safe, read-only afterwards). */
+const ops_kernels *ops_kernels_get(void);
+/* The portable reference table only (never overridden): what SIMD kernels are tested against. */
+const ops_kernels *ops_kernels_ref(void);
+
+/* fp16 -> fp32 through a 64K-entry table (built at init) and ggml's GELU fp16 table. */
+extern float ops_fp16_table[65536];
+extern uint16_t ops_gelu_fp16_table[65536];
+static inline float ops_fp16(uint16_t h) { return ops_fp16_table[h]; }
+
+/* Implemented by src/ops/arch/<isa>/ when that folder provides arch.h (see above). */
+void ops_arch_init(ops_kernels *k, const medge_cpu *cpu);
+#endif

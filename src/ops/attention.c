@@ -118,6 +118,8 @@ medge_status ops_attention(medge_pool *pool, ops_scratch *scratch, const ops_att
     size_t per = ((size_t)n_cells * sizeof(float) + qrow + 63) & ~(size_t)63;
     MEDGE_TRY(ops_scratch_reserve(scratch, per * (size_t)nth));
     attn_job j = {k, p, q, qpos, n_tok, views, n_views, out, scratch->buf, per, n_cells, qrow};
+    if ((double)n_tok * p->n_head * n_cells * p->head_dim < (1 << 18))
+        pool = NULL; /* too little work to wake the pool */
     medge_pool_run(pool, attn_run, &j);
     return MEDGE_OK;
 }

@@ -41,6 +41,9 @@ bool ops_matmul_supported(uint32_t type)
 /* Tile sizes of the matmul: a tile of weight rows stays in cache while a tile of token rows
  * streams past it (prefill); with one token this is a plain row loop. */
 enum { MM_ROWS = 16, MM_TOKS = 8 };
+/* Below this many multiply-adds a product runs on the calling thread: waking the pool costs
+ * more than it saves (small models, single-token steps of small layers). */
+#define OPS_MIN_PARALLEL_WORK (1 << 18)
 
 typedef struct mm_job {
     const ops_kernels *k;
@@ -111,6 +114,8 @@ medge_status ops_matmul(medge_pool *pool, ops_scratch *scratch, const medge_tens
         return medge_err(MEDGE_ERR_NOMEM, "matmul scratch size overflows");
     MEDGE_TRY(ops_scratch_reserve(scratch, need));
     mm_job j = {k, W, x, y, n_tok, scratch->buf, act_row};
+    if ((double)W->ne[0] * (double)W->ne[1] * n_tok < OPS_MIN_PARALLEL_WORK)
+        pool = NULL;
     if (k->w[W->type].act_type == GGML_TYPE_F32 && !k->w[W->type].gemm) {
         j.act = (uint8_t *)(uintptr_t)x; /* F32 activations are used as they are */
     } else if (n_tok == 1) {

@@ -574,10 +574,13 @@ medge_status gemma3_eval(const gemma3_model *m, gemma3_cache *c, gemma3_state *s
         ap.window = L->swa ? hp->window : 0;
         ops_kv_view views[2] = {
             {c->type, c->k[il], c->v[il], c->row_bytes, L->swa ? c->pos_swa : c->pos_glb,
-             c->n_past == 0 ? 0 : (L->swa ? c->cap_swa : c->n_ctx)},
-            {c->type, st->kb, st->vb, c->row_bytes, st->pos, n},
+             c->n_past == 0 ? 0 : (L->swa ? c->cap_swa : c->n_ctx), 0},
+            {c->type, st->kb, st->vb, c->row_bytes, st->pos, n, 0},
         };
-        /* The global cache only holds positions < n_past: no need to scan the rest. */
+        /* Visit the ring from its oldest cell, so keys come in position order (as llama.cpp's
+         * cache holds them); the global cache only holds positions < n_past. */
+        if (L->swa && c->wrapped)
+            views[0].first = c->n_past % c->cap_swa;
         if (!L->swa && views[0].n_cells > c->n_past)
             views[0].n_cells = c->n_past;
         if ((rc = ops_attention(pool, scr, &ap, st->q, st->pos, n, views, 2, st->att)) != MEDGE_OK)

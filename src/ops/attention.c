@@ -59,14 +59,15 @@ static void attn_run(void *ctx, int ith, int nth)
                 qtype = (uint32_t)wk->act_type;
                 j->k->quantize_act[qtype](qv, qc, hd);
             }
-            for (int c = 0; c < v->n_cells; c++) {
+            for (int cc = 0; cc < v->n_cells; cc++) {
+                int c = v->first + cc < v->n_cells ? v->first + cc : v->first + cc - v->n_cells;
                 float s = -INFINITY;
                 if (visible(p, qp, v->pos[c])) {
                     wk->vec_dot(hd, &s, (const uint8_t *)v->k + ((size_t)c * (size_t)p->n_kv_head + (size_t)hk) * v->row_bytes,
                                 qc);
                     mx = s > mx ? s : mx;
                 }
-                sc[c0 + c] = s;
+                sc[c0 + cc] = s;
             }
             c0 += v->n_cells;
         }
@@ -83,8 +84,9 @@ static void attn_run(void *ctx, int ith, int nth)
         for (int vi = 0; vi < j->n_views; vi++) {
             const ops_kv_view *v = &j->views[vi];
             ops_mad_fn mad = j->k->mad[v->type];
-            for (int c = 0; c < v->n_cells; c++) {
-                float w = sc[c0 + c];
+            for (int cc = 0; cc < v->n_cells; cc++) {
+                int c = v->first + cc < v->n_cells ? v->first + cc : v->first + cc - v->n_cells;
+                float w = sc[c0 + cc];
                 if (w != 0.0f)
                     mad(hd, o, w * inv, (const uint8_t *)v->v + ((size_t)c * (size_t)p->n_kv_head + (size_t)hk) * v->row_bytes);
             }

@@ -83,6 +83,7 @@ typedef struct ops_kv_view {
     size_t row_bytes; /* bytes of one head_dim row of type */
     const int32_t *pos;
     int n_cells;
+    int first; /* cells are visited first, first + 1, ... (mod n_cells): a ring in position order */
 } ops_kv_view;
 
 typedef struct ops_attn_params {
@@ -95,8 +96,8 @@ typedef struct ops_attn_params {
 /* out[t][h] = sum_c softmax_c(q[t][h] . k[c][h']) v[c][h'] over the visible cells (kpos <= qpos,
  * or both in the bidirectional range; window rule), q: [n_tok][n_head][head_dim] already scaled,
  * out: same shape. As ggml does, q is converted to the key type's activation type (F16 for an
- * F16 cache, Q8_0 for a Q8_0 cache) before the dot products; softmax in float with a double sum.
- * A query with no visible key gets zeros. */
+ * F16 cache, Q8_0 for a Q8_0 cache) before the dot products; softmax in float with a double sum;
+ * cells are visited in view order. A query with no visible key gets zeros. */
 medge_status ops_attention(medge_pool *pool, ops_scratch *scratch, const ops_attn_params *p, const float *q,
                            const int32_t *qpos, int n_tok, const ops_kv_view *views, int n_views, float *out);
 #endif

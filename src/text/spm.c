@@ -18,6 +18,8 @@
 struct spm_vocab {
     strtab t;
     int32_t n;
+    void *tables;      /* one block holding prio[n], bmp_id[65536] and type[n] */
+    size_t tables_size;
     uint8_t *type;
     uint32_t *prio; /* GGUF: merge priority of a piece as a merge result (lower first); UINT32_MAX never */
     bool ranked;    /* tokenizer.json: merge ranks of pairs */
@@ -79,13 +81,14 @@ static medge_status finish_load(spm_vocab *v)
         return medge_err(MEDGE_ERR_NOMEM, "out of memory");
     v->trie_tok[0] = -1;
     v->trie_nodes = 1;
-    MEDGE_TRY(u64map_init(&v->trie, 4096));
+    uint64_t trie_bytes = 0;
+    for (int32_t id = 0; id < v->n; id++)
+        if (v->type[id] == SPM_TYPE_CONTROL || v->type[id] == SPM_TYPE_USER_DEFINED || v->type[id] == SPM_TYPE_UNKNOWN)
+            trie_bytes += strtab_len(&v->t, (uint32_t)id);
+    MEDGE_TRY(u64map_init(&v->trie, trie_bytes + 16));
     MEDGE_TRY(u64map_init(&v->nosplit, 16));
     for (int i = 0; i < 256; i++)
         v->byte_id[i] = -1;
-    v->bmp_id = malloc(65536 * sizeof *v->bmp_id);
-    if (!v->bmp_id)
-        return medge_err(MEDGE_ERR_NOMEM, "out of memory");
     memset(v->bmp_id, 0xFF, 65536 * sizeof *v->bmp_id);
     for (int32_t id = 0; id < v->n; id++) {
         int ty = v->type[id];
@@ -140,6 +143,18 @@ static medge_status finish_load(spm_vocab *v)
     sp->image_soft = strtab_find(&v->t, "<image_soft_token>", 18);
     sp->nl = strtab_find(&v->t, "\n", 1);
     sp->nl2 = strtab_find(&v->t, "\n\n", 2);
+    return MEDGE_OK;
+}
+
+static medge_status alloc_tables(spm_vocab *v, size_t n)
+{
+    v->tables_size = n * sizeof *v->prio + 65536 * sizeof *v->bmp_id + n;
+    v->tables = medge_big_alloc(v->tables_size);
+    if (!v->tables)
+        return medge_err(MEDGE_ERR_NOMEM, "out of memory for %zu pieces", n);
+    v->prio = (uint32_t *)v->tables;
+    v->bmp_id = (int32_t *)(v->prio + n);
+    v->type = (uint8_t *)(v->bmp_id + 65536);
     return MEDGE_OK;
 }
 
@@ -221,11 +236,9 @@ static medge_status load_gguf(spm_vocab *v, const gguf_ctx *g)
             return medge_err(MEDGE_ERR_FORMAT, "tokenizer.ggml.token_type has %llu values for %llu pieces", (unsigned long long)nt, (unsigned long long)n);
     }
     v->n = (int32_t)n;
-    v->type = malloc(n);
-    v->prio = malloc(n * sizeof *v->prio);
     uint8_t *respell = calloc(n, 1);
     size_t maxlen = 0;
-    if (!v->type || !v->prio || !respell) {
+    if (alloc_tables(v, (size_t)n) != MEDGE_OK || !respell) {
         free(respell);
         return medge_err(MEDGE_ERR_NOMEM, "out of memory for %llu pieces", (unsigned long long)n);
     }
@@ -369,7 +382,7 @@ static medge_status load_json(spm_vocab *v, const json_value *root)
         return medge_err(MEDGE_ERR_FORMAT, "tokenizer.json: empty vocabulary");
     size_t n = (size_t)maxid + 1;
     v->n = (int32_t)n;
-    v->type = malloc(n);
+    alloc_tables(v, n);
     struct json_tok_src src = {calloc(n, sizeof(char *)), calloc(n, sizeof(size_t))};
     medge_status rc = MEDGE_OK;
     if (!v->type || !src.s || !src.len) {
@@ -470,9 +483,7 @@ void spm_free(spm_vocab *v)
     if (!v)
         return;
     strtab_free(&v->t);
-    free(v->type);
-    free(v->prio);
-    free(v->bmp_id);
+    medge_big_free(v->tables, v->tables_size);
     u64map_free(&v->ranks);
     u64map_free(&v->trie);
     free(v->trie_tok);

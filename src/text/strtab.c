@@ -123,24 +123,47 @@ void strtab_free(strtab *t)
     memset(t, 0, sizeof *t);
 }
 
-#define BIG_ALIGN ((size_t)2 << 20)
+#define BIG_MIN ((size_t)1 << 20)
 
+/* Linux: an anonymous mapping advised for huge pages and populated in one call (in a VM every
+ * first-touch page fault is a costly trap); elsewhere malloc. */
 void *medge_big_alloc(size_t size)
 {
-    if (size < 2 * BIG_ALIGN)
-        return malloc(size ? size : 1);
-    void *p = NULL;
-    if (posix_memalign(&p, BIG_ALIGN, size) != 0)
-        return NULL;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    madvise(p, size & ~(BIG_ALIGN - 1), MADV_HUGEPAGE);
+#if defined(__linux__) && defined(MAP_ANONYMOUS)
+    if (size >= BIG_MIN) {
+        const size_t huge = (size_t)2 << 20;
+        char *m = mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+        /* keep a huge-page aligned range of exactly size bytes */
+        size_t head = (size_t)(-(uintptr_t)m & (huge - 1));
+        if (head)
+            munmap(m, head);
+        if (huge - head)
+            munmap(m + head + size, huge - head);
+        void *p = m + head;
+#ifdef MADV_HUGEPAGE
+        madvise(p, size, MADV_HUGEPAGE);
 #endif
-    return p;
+#ifdef MADV_POPULATE_WRITE
+        madvise(p, size, MADV_POPULATE_WRITE);
+#endif
+        return p;
+    }
+#endif
+    return malloc(size ? size : 1);
 }
 
 void medge_big_free(void *p, size_t size)
 {
-    (void)size;
+    if (!p)
+        return;
+#if defined(__linux__) && defined(MAP_ANONYMOUS)
+    if (size >= BIG_MIN) {
+        munmap(p, size);
+        return;
+    }
+#endif
     free(p);
 }
 

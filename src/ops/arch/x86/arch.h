@@ -1,0 +1,40 @@
+/* arch.h - x86-64 kernels (AVX2 + FMA + F16C, and AVX-512 with VNNI) behind the table of
+ * ops/kernels.h. ops/kernels.c includes this header and calls ops_arch_init, defined in
+ * x86-init.c, which picks the best version of each kernel for the detected CPU.
+ *
+ * Exactness: the k-quant dot products (Q4_K, Q5_K, Q6_K against Q8_K) compute each block's
+ * integer sums exactly and combine them in float in the same order as the portable reference,
+ * so they agree bit for bit; Q8_0 / Q4_0 / float dot products keep vector partial sums (same
+ * terms, other summation order). The activation quantizers produce the reference's bytes. */
+#ifndef MEDGE_OPS_ARCH_X86_H
+#define MEDGE_OPS_ARCH_X86_H
+#include "ops/kernels.h"
+
+/* kernels-avx2.c */
+void x86_avx2_vec_dot_q4_K(int n, float *s, const void *x, const void *y);
+void x86_avx2_vec_dot_q5_K(int n, float *s, const void *x, const void *y);
+void x86_avx2_vec_dot_q6_K(int n, float *s, const void *x, const void *y);
+void x86_avx2_vec_dot_q8_0(int n, float *s, const void *x, const void *y);
+void x86_avx2_vec_dot_q4_0(int n, float *s, const void *x, const void *y);
+void x86_avx2_vec_dot_f16(int n, float *s, const void *x, const void *y);
+void x86_avx2_vec_dot_bf16(int n, float *s, const void *x, const void *y);
+void x86_avx2_vec_dot_f32(int n, float *s, const void *x, const void *y);
+void x86_avx2_quantize_q8_K(const float *x, void *y, int64_t n);
+void x86_avx2_quantize_q8_0(const float *x, void *y, int64_t n);
+void x86_avx2_quantize_f16(const float *x, void *y, int64_t n);
+void x86_avx2_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n);
+void x86_avx2_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n);
+void x86_avx2_mad_f16(int n, float *y, float a, const void *x);
+void x86_avx2_mad_f32(int n, float *y, float a, const void *x);
+void x86_avx2_gemm_q4_K(int n, int nr, int nt, const void *w, size_t w_stride, const void *a, size_t a_stride, float *y,
+                        size_t y_stride);
+void x86_avx2_gemm_q6_K(int n, int nr, int nt, const void *w, size_t w_stride, const void *a, size_t a_stride, float *y,
+                        size_t y_stride);
+
+/* kernels-avx512.c (AVX-512 F/BW/VL + VNNI) */
+void x86_avx512_vec_dot_q4_K(int n, float *s, const void *x, const void *y);
+void x86_avx512_vec_dot_q6_K(int n, float *s, const void *x, const void *y);
+void x86_avx512_vec_dot_q8_0(int n, float *s, const void *x, const void *y);
+void x86_avx512_gemm_q4_K(int n, int nr, int nt, const void *w, size_t w_stride, const void *a, size_t a_stride, float *y,
+                          size_t y_stride);
+#endif

@@ -26,10 +26,6 @@ void x86_avx2_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n);
 void x86_avx2_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n);
 void x86_avx2_mad_f16(int n, float *y, float a, const void *x);
 void x86_avx2_mad_f32(int n, float *y, float a, const void *x);
-void x86_avx2_gemm_q4_K(int n, int nr, int nt, const void *w, size_t w_stride, const void *a, size_t a_stride, float *y,
-                        size_t y_stride);
-void x86_avx2_gemm_q6_K(int n, int nr, int nt, const void *w, size_t w_stride, const void *a, size_t a_stride, float *y,
-                        size_t y_stride);
 
 /* kernels-avx512.c (AVX-512 F/BW/VL + VNNI) */
 void x86_avx512_vec_dot_q4_K(int n, float *s, const void *x, const void *y);

@@ -130,3 +130,104 @@ void x86_avx512_vec_dot_q8_0(int n, float *s, const void *vx, const void *vy)
     }
     *s = sum;
 }
+
+/* ---- GEMM tile for prompts: each Q4_K weight block is unpacked once and used for 4 tokens; the
+ * integer sums of the 4 tokens are reduced together, and each (row, token) result is combined
+ * block by block exactly as vec_dot does, so the tile equals vec_dot bit for bit. ---- */
+
+typedef struct q4k_unpacked {
+    __m512i q[4];  /* lo01, hi01, lo23, hi23: 4-bit codes of sub-blocks (0|2), (1|3), (4|6), (5|7) */
+    __m512i s[4];  /* matching int16 scales */
+    __m256i mins;  /* int16 pairs m0 m0 m1 m1 ... for the 16 activation block sums */
+    float d, dmin;
+} q4k_unpacked;
+
+static inline void q4k_unpack(const uint8_t *x, q4k_unpacked *u)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    uint8_t sc[16];
+    x86_k4_scales(x + 4, sc);
+    const __m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+    const __m512i i02 = _mm512_set_epi64(0x0002000200020002ll, 0x0002000200020002ll, 0x0002000200020002ll, 0x0002000200020002ll,
+                                         0, 0, 0, 0);
+    const __m512i k1 = _mm512_set1_epi16(1), k4 = _mm512_set1_epi16(4);
+    u->s[0] = _mm512_permutexvar_epi16(i02, s16);
+    u->s[1] = _mm512_permutexvar_epi16(_mm512_add_epi16(i02, k1), s16);
+    u->s[2] = _mm512_permutexvar_epi16(_mm512_add_epi16(i02, k4), s16);
+    u->s[3] = _mm512_permutexvar_epi16(_mm512_add_epi16(i02, _mm512_add_epi16(k4, k1)), s16);
+    const __m512i q01 = _mm512_loadu_si512((const void *)(x + 16)), q23 = _mm512_loadu_si512((const void *)(x + 80));
+    u->q[0] = _mm512_and_si512(q01, m4);
+    u->q[1] = _mm512_and_si512(_mm512_srli_epi16(q01, 4), m4);
+    u->q[2] = _mm512_and_si512(q23, m4);
+    u->q[3] = _mm512_and_si512(_mm512_srli_epi16(q23, 4), m4);
+    u->mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(sc + 8)),
+                                                     _mm_loadl_epi64((const __m128i *)(sc + 8))));
+    u->d = x86_h2f(x86_rd16(x));
+    u->dmin = x86_h2f(x86_rd16(x + 2));
+}
+
+/* integer sums of one unpacked block against one Q8_K block, folded to 8 lanes */
+static inline __m256i q4k_isum8(const q4k_unpacked *u, const uint8_t *y)
+{
+    const uint8_t *ys = y + 4;
+    __m512i p0 = _mm512_madd_epi16(_mm512_maddubs_epi16(u->q[0], ld2x32(ys, ys + 64)), u->s[0]);
+    __m512i p1 = _mm512_madd_epi16(_mm512_maddubs_epi16(u->q[1], ld2x32(ys + 32, ys + 96)), u->s[1]);
+    __m512i p2 = _mm512_madd_epi16(_mm512_maddubs_epi16(u->q[2], ld2x32(ys + 128, ys + 192)), u->s[2]);
+    __m512i p3 = _mm512_madd_epi16(_mm512_maddubs_epi16(u->q[3], ld2x32(ys + 160, ys + 224)), u->s[3]);
+    __m512i acc = _mm512_add_epi32(_mm512_add_epi32(p0, p1), _mm512_add_epi32(p2, p3));
+    return _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
+}
+
+/* lane k = horizontal sum of v[k] (exact integer adds) */
+static inline __m128i hsum4_i32(__m256i v0, __m256i v1, __m256i v2, __m256i v3)
+{
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+void x86_avx512_gemm_q4_K(int n, int nr, int nt, const void *w, size_t w_stride, const void *a, size_t a_stride, float *y,
+                          size_t y_stride)
+{
+    const int nb = n / 256;
+    const uint8_t *A = a;
+    for (int t0 = 0; t0 < nt; t0 += 8) {
+        const int tn = nt - t0 < 8 ? nt - t0 : 8;
+        const uint8_t *ya[8];
+        for (int k = 0; k < 8; k++) /* missing tokens repeat a valid one; their lanes are dropped */
+            ya[k] = A + (size_t)(t0 + (k < tn ? k : 0)) * a_stride;
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *x = (const uint8_t *)w + (size_t)r * w_stride;
+            __m128 acc0 = _mm_setzero_ps(), acc1 = _mm_setzero_ps();
+            for (int b = 0; b < nb; b++, x += 144) {
+                q4k_unpacked u;
+                q4k_unpack(x, &u);
+                const size_t off = (size_t)b * 292;
+                const __m128 vd = _mm_set1_ps(u.d), vm = _mm_set1_ps(u.dmin);
+                for (int g = 0; g < (tn > 4 ? 2 : 1); g++) {
+                    __m256i iv[4], mv[4];
+                    float yd[4];
+                    for (int k = 0; k < 4; k++) {
+                        const uint8_t *yb = ya[4 * g + k] + off;
+                        iv[k] = q4k_isum8(&u, yb);
+                        mv[k] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(yb + 260)), u.mins);
+                        yd[k] = x86_rdf32(yb);
+                    }
+                    const __m128 is = _mm_cvtepi32_ps(hsum4_i32(iv[0], iv[1], iv[2], iv[3]));
+                    const __m128 ms = _mm_cvtepi32_ps(hsum4_i32(mv[0], mv[1], mv[2], mv[3]));
+                    const __m128 ydv = _mm_loadu_ps(yd);
+                    const __m128 dd = _mm_mul_ps(vd, ydv), dm = _mm_mul_ps(vm, ydv);
+                    const __m128 v = _mm_sub_ps(_mm_mul_ps(dd, is), _mm_mul_ps(dm, ms));
+                    if (g == 0)
+                        acc0 = _mm_add_ps(acc0, v);
+                    else
+                        acc1 = _mm_add_ps(acc1, v);
+                }
+            }
+            float out[8];
+            _mm_storeu_ps(out, acc0);
+            _mm_storeu_ps(out + 4, acc1);
+            for (int k = 0; k < tn; k++)
+                y[(size_t)(t0 + k) * y_stride + (size_t)r] = out[k];
+        }
+    }
+}

@@ -6,6 +6,12 @@
 #include "ops/arch/x86/arch.h"
 #include "quant/quant.h"
 
+static void set_gemm(ops_kernels *k, enum ggml_type t, enum ggml_type act, ops_gemm_fn f)
+{
+    if (k->w[t].vec_dot && k->w[t].act_type == act)
+        k->w[t].gemm = f;
+}
+
 static void set_dot(ops_kernels *k, enum ggml_type t, enum ggml_type act, ops_vec_dot_fn f)
 {
     if (k->w[t].vec_dot && k->w[t].act_type == act)
@@ -45,6 +51,7 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
         set_dot(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, x86_avx512_vec_dot_q4_K);
         set_dot(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, x86_avx512_vec_dot_q6_K);
         set_dot(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, x86_avx512_vec_dot_q8_0);
+        set_gemm(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, x86_avx512_gemm_q4_K);
         k->name = "avx512-vnni";
     }
 }

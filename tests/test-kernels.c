@@ -13,6 +13,8 @@
 
 #if defined(__x86_64__)
 #include "ops/arch/x86/arch.h"
+#elif defined(__aarch64__)
+#include "ops/arch/arm/arch.h"
 #endif
 
 #include <stdint.h>
@@ -75,7 +77,14 @@ static double abs_dot(const quant_traits *wt, const void *w, const quant_traits 
     return s;
 }
 
-static int exact_type(int t) { return t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K || t == GGML_TYPE_Q6_K; }
+static int exact_type(int t)
+{
+#if defined(__aarch64__)
+    if (t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0)
+        return 1;
+#endif
+    return t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K || t == GGML_TYPE_Q6_K;
+}
 
 /* one (weight type, n) case through a dot function vs the reference */
 static void check_dot(const char *what, int t, ops_vec_dot_fn f, ops_vec_dot_fn ref, enum ggml_type act, int n, int off)
@@ -314,7 +323,7 @@ int main(void)
             int ns = sizes_for(t, sz);
             for (int k = 0; k < ns; k++)
                 check_dot("avx2", t, d2[i].f, tr->vec_dot, tr->vec_dot_type, sz[k], (k + 1) % 4);
-            if (exact_type(t))
+            if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K || t == GGML_TYPE_Q6_K)
                 for (int nb = 1; nb <= 9; nb += 4)
                     check_dot_raw("avx2", t, d2[i].f, tr->vec_dot, nb);
         }
@@ -335,9 +344,41 @@ int main(void)
             int ns = sizes_for(t, sz);
             for (int k = 0; k < ns; k++)
                 check_dot("avx512", t, d5[i].f, tr->vec_dot, tr->vec_dot_type, sz[k], (k + 2) % 4);
-            if (exact_type(t))
+            if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K || t == GGML_TYPE_Q6_K)
                 for (int nb = 1; nb <= 9; nb += 4)
                     check_dot_raw("avx512", t, d5[i].f, tr->vec_dot, nb);
+        }
+    }
+#elif defined(__aarch64__)
+    /* both AArch64 variants directly (the dot-product one only when the CPU has it) */
+    for (int v = 0; v < 2; v++) {
+        if (!cpu->neon || (v == 1 && !cpu->dotprod))
+            continue;
+        const struct {
+            int t;
+            ops_vec_dot_fn f;
+        } da[2][8] = {{{GGML_TYPE_Q4_K, arm_neon_vec_dot_q4_K}, {GGML_TYPE_Q5_K, arm_neon_vec_dot_q5_K},
+                       {GGML_TYPE_Q6_K, arm_neon_vec_dot_q6_K}, {GGML_TYPE_Q8_0, arm_neon_vec_dot_q8_0},
+                       {GGML_TYPE_Q4_0, arm_neon_vec_dot_q4_0}, {GGML_TYPE_F16, arm_neon_vec_dot_f16},
+                       {GGML_TYPE_BF16, arm_neon_vec_dot_bf16}, {GGML_TYPE_F32, arm_neon_vec_dot_f32}},
+                      {{GGML_TYPE_Q4_K, arm_dotprod_vec_dot_q4_K}, {GGML_TYPE_Q5_K, arm_dotprod_vec_dot_q5_K},
+                       {GGML_TYPE_Q6_K, arm_dotprod_vec_dot_q6_K}, {GGML_TYPE_Q8_0, arm_dotprod_vec_dot_q8_0},
+                       {GGML_TYPE_Q4_0, arm_dotprod_vec_dot_q4_0}, {GGML_TYPE_F16, arm_dotprod_vec_dot_f16},
+                       {GGML_TYPE_BF16, arm_dotprod_vec_dot_bf16}, {GGML_TYPE_F32, arm_dotprod_vec_dot_f32}}};
+        const char *nm = v ? "dotprod" : "neon";
+        for (int i = 0; i < 8; i++) {
+            int t = da[v][i].t;
+            const quant_traits *tr = quant_get_traits((uint32_t)t);
+            int ns = sizes_for(t, sz);
+            for (int k = 0; k < ns; k++)
+                check_dot(nm, t, da[v][i].f, tr->vec_dot, tr->vec_dot_type, sz[k], (k + 1) % 4);
+            if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K || t == GGML_TYPE_Q6_K)
+                for (int nb = 1; nb <= 9; nb += 4)
+                    check_dot_raw(nm, t, da[v][i].f, tr->vec_dot, nb);
+        }
+        for (int nb = 1; nb <= 13; nb += 3) {
+            check_quantizer(nm, GGML_TYPE_Q8_K, v ? arm_dotprod_quantize_q8_K : arm_neon_quantize_q8_K, quant_ref_q8_K, nb * 256, nb % 4);
+            check_quantizer(nm, GGML_TYPE_Q8_0, v ? arm_dotprod_quantize_q8_0 : arm_neon_quantize_q8_0, quant_act_q8_0, nb * 32, nb % 4);
         }
     }
 #endif

@@ -1,0 +1,41 @@
+/* arm-init.c - ops_arch_init for AArch64: NEON kernels always (NEON is part of AArch64), the
+ * sdot versions when the CPU has the dot-product extension. A kernel replaces a reference entry
+ * only when the reference exists with the same activation type (and, for the activation
+ * quantizers, the same semantics), so both tables describe the same computation. */
+#include "ops/arch/arm/arch.h"
+#include "quant/quant.h"
+
+static void set_dot(ops_kernels *k, enum ggml_type t, enum ggml_type act, ops_vec_dot_fn f)
+{
+    if (k->w[t].vec_dot && k->w[t].act_type == act)
+        k->w[t].vec_dot = f;
+}
+
+#define ARM_INSTALL(sfx)                                                           \
+    do {                                                                           \
+        set_dot(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, arm_##sfx##_vec_dot_q4_K);      \
+        set_dot(k, GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, arm_##sfx##_vec_dot_q5_K);      \
+        set_dot(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, arm_##sfx##_vec_dot_q6_K);      \
+        set_dot(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, arm_##sfx##_vec_dot_q8_0);      \
+        set_dot(k, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, arm_##sfx##_vec_dot_q4_0);      \
+        set_dot(k, GGML_TYPE_F16, GGML_TYPE_F16, arm_##sfx##_vec_dot_f16);         \
+        set_dot(k, GGML_TYPE_BF16, GGML_TYPE_BF16, arm_##sfx##_vec_dot_bf16);      \
+        set_dot(k, GGML_TYPE_F32, GGML_TYPE_F32, arm_##sfx##_vec_dot_f32);         \
+        if (k->quantize_act[GGML_TYPE_Q8_K] == quant_ref_q8_K)                     \
+            k->quantize_act[GGML_TYPE_Q8_K] = arm_##sfx##_quantize_q8_K;           \
+        if (k->quantize_act[GGML_TYPE_Q8_0] == quant_act_q8_0)                     \
+            k->quantize_act[GGML_TYPE_Q8_0] = arm_##sfx##_quantize_q8_0;           \
+    } while (0)
+
+void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
+{
+    if (!cpu->neon) /* MEDGE_FORCE_SCALAR=1 clears it */
+        return;
+    if (cpu->dotprod) {
+        ARM_INSTALL(dotprod);
+        k->name = "neon-dotprod";
+    } else {
+        ARM_INSTALL(neon);
+        k->name = "neon";
+    }
+}

@@ -5,6 +5,8 @@
 #include "tool.h"
 #include "core/cpu.h"
 #include "formats/gguf.h"
+#include "ops/kernels.h"
+#include "quant/types.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -257,7 +259,7 @@ static int run(int argc, char **argv)
     }
 done:;
     uint64_t rss = tool_peak_rss(), wbytes = medge_model_size(model);
-    const char *kern = medge_cpu_describe();
+    const char *kern = ops_kernels_get()->name;
     if (rc == MEDGE_OK) {
         stats sp_ = summarize(pp, n_pp), sg = summarize(tg, n_tg), st = summarize(ttft, n_ttft);
         char type[32], name[96];
@@ -265,7 +267,7 @@ done:;
         int nt = n_threads > 0 ? n_threads : medge_cpu_get()->n_cores;
         if (json) {
             printf("{\"model\": \"%s\", \"type\": \"%s\", \"weights_bytes\": %llu, \"threads\": %d, \"n_ctx\": %d, "
-                   "\"depth\": %d, \"n_batch\": %d, \"kv\": \"%s\", \"cpu\": \"%s\", \"load_s\": %.3f, ",
+                   "\"depth\": %d, \"n_batch\": %d, \"kv\": \"%s\", \"kernels\": \"%s\", \"load_s\": %.3f, ",
                    name, type, (unsigned long long)wbytes, nt, n_ctx, depth, n_batch,
                    kv == MEDGE_KV_Q8_0 ? "q8_0" : kv == MEDGE_KV_F32 ? "f32" : "f16", kern, t_load);
             printf("\"pp\": {\"n\": %d, \"runs\": %d, \"median\": %.3f, \"mean\": %.3f, \"sd\": %.3f}, ", n_prompt, n_pp,
@@ -291,7 +293,7 @@ done:;
                 printf("| %s | %.2f GiB | %s | %d | %s | %.2f | %.2f ± %.2f |\n", name, wbytes / 1073741824.0, type, nt,
                        test, sg.median, sg.mean, sg.sd);
             }
-            printf("\nload %.2f s, time to first token (pp%d + 1) %.2f s, peak RSS %.2f GB (%.0f MiB), n_ctx %d, kv %s, cpu %s\n",
+            printf("\nload %.2f s, time to first token (pp%d + 1) %.2f s, peak RSS %.2f GB (%.0f MiB), n_ctx %d, kv %s, kernels %s\n",
                    t_load, n_prompt, st.median, rss / 1e9, rss / 1048576.0, n_ctx,
                    kv == MEDGE_KV_Q8_0 ? "q8_0" : kv == MEDGE_KV_F32 ? "f32" : "f16", kern);
         }

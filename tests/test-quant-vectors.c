@@ -198,7 +198,7 @@ static void check_act(void)
     CHECK_EQ_INT(a[0].qs[3], -3);
 }
 
-/* the lane-parallel Q4_K / Q5_K / Q6_K searches give the bytes of the plain scalar forms on
+/* the lane-parallel Q4_K / Q5_K / Q6_K / IQ4_XS searches give the bytes of the plain scalar forms on
  * random and adversarial blocks (both are independent codings of the same spec) */
 static void check_lanes(void)
 {
@@ -234,8 +234,8 @@ static void check_lanes(void)
         enum ggml_type t;
         void (*scalar)(const float *, void *, int64_t);
     } kinds[] = {{GGML_TYPE_Q4_K, quant_ref_q4_K_scalar}, {GGML_TYPE_Q5_K, quant_ref_q5_K_scalar},
-                 {GGML_TYPE_Q6_K, quant_ref_q6_K_scalar}};
-    for (size_t k = 0; k < 3; k++) {
+                 {GGML_TYPE_Q6_K, quant_ref_q6_K_scalar}, {GGML_TYPE_IQ4_XS, quant_ref_iq4_xs_scalar}};
+    for (size_t k = 0; k < 4; k++) {
         const size_t sz = quant_row_size(kinds[k].t, (int64_t)nb * QK_K);
         uint8_t *a = malloc(sz), *b = malloc(sz);
         quant_get_traits(kinds[k].t)->from_float_ref(x, a, (int64_t)nb * QK_K);
@@ -256,8 +256,36 @@ static void check_lanes(void)
     free(x);
 }
 
+/* the row converters agree with the scalar ones on every fp16 / bf16 value */
+static void check_half_rows(void)
+{
+    uint16_t *h = malloc(65536 * 2);
+    float *f = malloc(65536 * 4);
+    for (int i = 0; i < 65536; i++)
+        h[i] = (uint16_t)i;
+    quant_dequant_f16(h, f, 65536);
+    int bad = 0;
+    for (int i = 0; i < 65536; i++) {
+        float want = medge_fp16_to_fp32((uint16_t)i);
+        if (want != want ? f[i] == f[i] : memcmp(&want, &f[i], 4) != 0)
+            bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    quant_dequant_bf16(h, f, 65536);
+    bad = 0;
+    for (int i = 0; i < 65536; i++) {
+        float want = medge_bf16_to_fp32((uint16_t)i);
+        if (memcmp(&want, &f[i], 4) != 0)
+            bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    free(h);
+    free(f);
+}
+
 int main(void)
 {
+    check_half_rows();
     check_lanes();
     gguf_ctx *ctx = NULL;
     CHECK_OK(gguf_open(test_ref("quant/quant-vectors.gguf"), &ctx));

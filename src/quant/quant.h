@@ -45,11 +45,12 @@ void quant_ref_q6_K(const float *x, void *y, int64_t n);
 void quant_ref_q8_K(const float *x, void *y, int64_t n);
 void quant_ref_iq4_nl(const float *x, void *y, int64_t n);
 void quant_ref_iq4_xs(const float *x, void *y, int64_t n);
-/* The plain scalar forms of the Q4_K / Q5_K / Q6_K reference searches (the quant_ref_* above run
+/* The plain scalar forms of the Q4_K / Q5_K / Q6_K / IQ4_XS reference searches (the quant_ref_* above run
  * the same operations lane-parallel); kept to test one against the other. */
 void quant_ref_q4_K_scalar(const float *x, void *y, int64_t n);
 void quant_ref_q5_K_scalar(const float *x, void *y, int64_t n);
 void quant_ref_q6_K_scalar(const float *x, void *y, int64_t n);
+void quant_ref_iq4_xs_scalar(const float *x, void *y, int64_t n);
 
 /* ---- activation quantizers as llama.cpp's CPU backend runs them on x86-64 (AVX/AVX2:
  * quantize_row_q8_0 / q8_1 use id = 127/amax and round half to even; quantize_row_q8_K is the

@@ -1288,10 +1288,64 @@ static inline int best_index_int8(int n, const int8_t *val, float x)
     return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
 }
 
+#ifdef QUANT_V8
+/* kvalues_iq4nl[best_index_int8(v)] on 8 lanes: the level below (lo) and above (hi) v by selects
+ * over the sorted table, then the scalar tie rule ((v - lo) < (hi - v) ? lo : hi) */
+static inline v8f iq4_level_v8(v8f v)
+{
+    const int8_t *K = quant_kvalues_iq4nl;
+    v8f lo = v8_splat((float)K[0]), hi = v8_splat((float)K[15]);
+    for (int j = 1; j < 16; j++)
+        lo = v8_sel(v >= v8_splat((float)K[j]), v8_splat((float)K[j]), lo);
+    for (int j = 14; j >= 1; j--)
+        hi = v8_sel(v < v8_splat((float)K[j]), v8_splat((float)K[j]), hi);
+    return v8_sel((v - lo) < (hi - v), lo, hi);
+}
+
+/* the scale search of §4.5 for the 8 sub-blocks of an IQ4_XS super-block side by side:
+ * xt[j][b] = element j of sub-block b, wt its weight; ntry = 7 */
+static void iq4_search_v8(const v8f *xt, const v8f *wt, float *scales)
+{
+    const v8f zero = v8_splat(0.f);
+    v8f amax = zero, max = zero;
+    for (int j = 0; j < 32; j++) {
+        const v8f ax = (v8f)((v8i)xt[j] & v8i_splat(0x7fffffff));
+        const v8i gt = ax > amax;
+        max = v8_sel(gt, xt[j], max);
+        amax = v8_sel(gt, ax, amax);
+    }
+    v8f d = -max / v8_splat((float)quant_kvalues_iq4nl[0]);
+    v8f id = v8_splat(1.f) / d;
+    v8f sumqx = zero, sumq2 = zero;
+    for (int j = 0; j < 32; j++) {
+        const v8f q = iq4_level_v8(id * xt[j]);
+        sumqx += wt[j] * q * xt[j];
+        sumq2 += wt[j] * q * q;
+    }
+    d = v8_sel(sumq2 > zero, sumqx / sumq2, zero);
+    v8f best = d * sumqx;
+    for (int itry = -7; itry <= 7; itry++) {
+        id = v8_splat((float)(itry + quant_kvalues_iq4nl[0])) / max;
+        sumqx = sumq2 = zero;
+        for (int j = 0; j < 32; j++) {
+            const v8f q = iq4_level_v8(id * xt[j]);
+            sumqx += wt[j] * q * xt[j];
+            sumq2 += wt[j] * q * q;
+        }
+        const v8i take = (sumq2 > zero) & (sumqx * sumqx > best * sumq2);
+        const v8f nd = sumqx / sumq2;
+        d = v8_sel(take, nd, d);
+        best = v8_sel(take, nd * sumqx, best);
+    }
+    d = v8_sel(amax < v8_splat(GROUP_MAX_EPS), zero, d);
+    memcpy(scales, &d, sizeof d);
+}
+#endif
+
 /* one super-block of S elements in sub-blocks of 32; nsub = S/32. Writes d (fp16), the nibbles,
  * and (for nsub > 1) the 6-bit scales. */
 static void iq4_superblock(int S, const float *x, quant_half *dh, uint8_t *q4, uint16_t *scales_h,
-                           uint8_t *scales_l, const float *quant_weights, int ntry)
+                           uint8_t *scales_l, const float *quant_weights, int ntry, int lanes)
 {
     const int8_t *values = quant_kvalues_iq4nl;
     float weight[32], scales[QK_K / 32];
@@ -1304,7 +1358,37 @@ static void iq4_superblock(int S, const float *x, quant_half *dh, uint8_t *q4, u
     *dh = H(0.f);
     float max_scale = 0, amax_scale = 0;
     const int nsub = S / 32;
+#ifdef QUANT_V8
+    lanes = lanes && nsub == 8 && ntry == 7;
+    if (lanes) {
+        float xt[32][8], wt[32][8];
+        for (int ib = 0; ib < 8; ib++) {
+            const float *xb = x + 32 * ib;
+            if (quant_weights)
+                qw_weights(xb, quant_weights + 32 * ib, sigma2, weight, 32);
+            else
+                for (int j = 0; j < 32; j++)
+                    weight[j] = xb[j] * xb[j];
+            for (int j = 0; j < 32; j++) {
+                xt[j][ib] = xb[j];
+                wt[j][ib] = weight[j];
+            }
+        }
+        v8f xv[32], wv[32];
+        memcpy(xv, xt, sizeof xv);
+        memcpy(wv, wt, sizeof wv);
+        iq4_search_v8(xv, wv, scales);
+        for (int ib = 0; ib < 8; ib++)
+            if (fabsf(scales[ib]) > amax_scale) {
+                amax_scale = fabsf(scales[ib]);
+                max_scale = scales[ib];
+            }
+    }
+    for (int ib = 0; ib < nsub && !lanes; ib++) {
+#else
+    (void)lanes;
     for (int ib = 0; ib < nsub; ib++) {
+#endif
         const float *xb = x + 32 * ib;
         uint8_t *Lb = L + 32 * ib;
         if (quant_weights)
@@ -1399,14 +1483,24 @@ static void iq4_superblock(int S, const float *x, quant_half *dh, uint8_t *q4, u
 static void iq4_nl_row(const float *x, block_iq4_nl *y, int64_t n, const float *qw)
 {
     for (int64_t ib = 0; ib < n / QK4_NL; ib++)
-        iq4_superblock(QK4_NL, x + QK4_NL * ib, &y[ib].d, y[ib].qs, NULL, NULL, qw ? qw + QK4_NL * ib : NULL, 7);
+        iq4_superblock(QK4_NL, x + QK4_NL * ib, &y[ib].d, y[ib].qs, NULL, NULL, qw ? qw + QK4_NL * ib : NULL, 7, 0);
+}
+
+static void iq4_xs_row_l(const float *x, block_iq4_xs *y, int64_t n, const float *qw, int lanes)
+{
+    for (int64_t ib = 0; ib < n / QK_K; ib++)
+        iq4_superblock(QK_K, x + QK_K * ib, &y[ib].d, y[ib].qs, &y[ib].scales_h, y[ib].scales_l,
+                       qw ? qw + QK_K * ib : NULL, 7, lanes);
 }
 
 static void iq4_xs_row(const float *x, block_iq4_xs *y, int64_t n, const float *qw)
 {
-    for (int64_t ib = 0; ib < n / QK_K; ib++)
-        iq4_superblock(QK_K, x + QK_K * ib, &y[ib].d, y[ib].qs, &y[ib].scales_h, y[ib].scales_l,
-                       qw ? qw + QK_K * ib : NULL, 7);
+    iq4_xs_row_l(x, y, n, qw, 1);
+}
+
+void quant_ref_iq4_xs_scalar(const float *x, void *y, int64_t n)
+{
+    iq4_xs_row_l(x, y, n, NULL, 0);
 }
 
 void quant_ref_iq4_nl(const float *x, void *y, int64_t n)

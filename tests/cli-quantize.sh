@@ -19,6 +19,8 @@ ok test ! -e "$T/x.gguf"
 # an imatrix for another model
 ok bash -c "'$M' quantize --imatrix '$R/gemma3-tiny/imatrix/imatrix-tiny-c64.gguf' '$R/gemma3-tiny/gguf/mmproj-tiny-gemma3-f32.gguf' '$T/x.gguf' Q8_0 2>&1 | grep -q 'does not match'"
 ok test ! -e "$T/x.gguf"
+# a full disk (file size limit): clear error, neither the output nor its temporary file remains
+ok bash -c "(trap '' XFSZ; ulimit -f 1000; '$M' quantize -q '$R/gemma3-tiny/gguf/tiny-gemma3-f16.gguf' '$T/x.gguf' Q8_0) 2>&1 | grep -q 'write failed'"
 ok bash -c "ls '$T' | wc -l | grep -qx 0"   # no temporary files left either
 
 # mmproj to Q8_0: matrices quantized, 1-D tensors and the position embedding kept in F32, the

@@ -7,7 +7,14 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "core/sha256.h"
+#include "formats/gguf.h"
+#include "formats/info.h"
 #include "runtime/eval.h"
+#include "runtime/mcq.h"
+#include "text/chat.h"
+#include "text/spm.h"
+
+#include <unistd.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -18,10 +25,13 @@ static const char *usage_main =
     "usage: medge eval <kind> [options]   (medge eval <kind> --help for details)\n"
     "\n"
     "kinds:\n"
-    "  kld   KL divergence, perplexity ratio and top-token agreement of a model against its base\n";
+    "  kld   KL divergence, perplexity ratio and top-token agreement of a model against its base\n"
+    "  mcq   multiple-choice accuracy (MedQA / MedMCQA / PubMedQA style), alone or against a base\n";
 
 static const char *usage_kld =
-    "usage: medge eval kld --base-logits A.bin --logits B.bin [options]\n"
+    "usage: medge eval kld --base BASE.gguf --model MODEL.gguf -f TEXT [options]\n"
+    "       medge eval kld --base-logits BASE.kld --model MODEL.gguf [options]\n"
+    "       medge eval kld --base-logits A.bin --logits B.bin [--tokens FILE] [options]\n"
     "\n"
     "Compare a model's next-token distributions with its base model's, position by position:\n"
     "KL(base || model) (mean, uncertainty, median, percentiles, min, max), the share of positions\n"
@@ -30,12 +40,28 @@ static const char *usage_kld =
     "probability of the true next token (Δp). Statistics follow llama-perplexity's KL-divergence mode.\n"
     "Ends with the quality gate: PASS when mean KLD <= --max-kld and same top >= --min-same-top.\n"
     "\n"
-    "inputs:\n"
+    "running the models (as llama-perplexity): the text is tokenized with the base model's\n"
+    "vocabulary (one trailing newline removed, BOS added), cut into chunks of -c tokens whose first\n"
+    "token is replaced by BOS; the second half of each chunk is scored. The base model runs first\n"
+    "and its 16-bit log-probs go to a llama.cpp KL-divergence base file (--save-base, else a\n"
+    "temporary file), then the model runs; only one model is in memory at a time.\n"
+    "  --base FILE       the reference model (e.g. F16 or BF16 GGUF)\n"
+    "  --model FILE      the model to judge (e.g. the Q4_K_S GGUF)\n"
+    "  -f, --file TEXT   text to evaluate on (needs at least 2 chunks of tokens)\n"
+    "  -c, --ctx N       tokens per chunk (default 512; at most the model's training context)\n"
+    "  --chunks N        use at most N chunks (default: all)\n"
+    "  --save-base FILE  keep the base model's log-probs (llama-perplexity --kl-divergence-base\n"
+    "                    format) to reuse with --base-logits, so the big model runs once\n"
+    "  -t, --threads N   worker threads (default: all cores)\n"
+    "  -q, --quiet       no progress on stderr\n"
+    "\n"
+    "from files:\n"
     "  --base-logits A   logits of the base model, either\n"
+    "                    - llama.cpp's KL-divergence base file (from --save-base or llama-perplexity\n"
+    "                      --kl-divergence-base: \"_logits_\" header, tokens, 16-bit log-probs); with\n"
+    "                      --model the model runs on the file's own tokens and chunk size, or\n"
     "                    - the reference format: i32 n_positions, i32 n_vocab, then n_positions x\n"
-    "                      n_vocab float32 (little endian), or\n"
-    "                    - llama.cpp's KL-divergence base file (llama-perplexity\n"
-    "                      --kl-divergence-base: \"_logits_\" header, tokens, 16-bit log-probs)\n"
+    "                      n_vocab float32 (little endian)\n"
     "  --logits B        logits of the model in the same format and shape as A (B may be a\n"
     "                    llama.cpp base file only when A is one too; their tokens must agree)\n"
     "  --tokens FILE     token ids of the sequence behind reference-format logits (whitespace or\n"
@@ -321,10 +347,301 @@ done:
     return MEDGE_OK;
 }
 
+/* ---- running models (end to end) ---- */
+
+typedef struct text_tokens {
+    int32_t *ids;
+    size_t n;
+    int32_t bos;
+    int32_t n_vocab;
+    char tok_sha[65]; /* hash of the vocabulary's token list, to compare two models */
+} text_tokens;
+
+/* Tokenize a text file as llama-perplexity does: one trailing newline removed, BOS added when the
+ * model asks for it, special-token text left as text. */
+static medge_status tokenize_file(const char *model_path, const char *text_path, int n_ctx, text_tokens *tt)
+{
+    memset(tt, 0, sizeof *tt);
+    gguf_ctx *g = NULL;
+    spm_vocab *v = NULL;
+    medge_map m = {0};
+    MEDGE_TRY(gguf_open(model_path, &g));
+    medge_status rc = MEDGE_OK;
+    const char *arch = NULL;
+    uint32_t ctx_train = 0;
+    if (gguf_get_str(g, "general.architecture", &arch) == MEDGE_OK) {
+        char key[128];
+        snprintf(key, sizeof key, "%s.context_length", arch);
+        if (gguf_get_u32(g, key, &ctx_train) == MEDGE_OK && (uint32_t)n_ctx > ctx_train)
+            rc = medge_err(MEDGE_ERR_RANGE, "-c %d is larger than the context %s was trained for (%u)", n_ctx, model_path, ctx_train);
+    }
+    if (rc == MEDGE_OK)
+        rc = spm_load_gguf(g, &v);
+    if (rc == MEDGE_OK) {
+        const gguf_value *toks = gguf_get(g, "tokenizer.ggml.tokens");
+        if (!toks || !info_gguf_array_sha256(toks, tt->tok_sha))
+            rc = medge_err(MEDGE_ERR_FORMAT, "%s: no tokenizer.ggml.tokens array", model_path);
+    }
+    if (rc == MEDGE_OK)
+        rc = medge_read_file(text_path, &m);
+    if (rc == MEDGE_OK) {
+        size_t n = (size_t)m.size;
+        if (n && m.data[n - 1] == '\n')
+            n--;
+        bool add_bos = true;
+        if (gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &add_bos) != MEDGE_OK)
+            add_bos = true;
+        if (n == 0)
+            rc = medge_err(MEDGE_ERR_INVALID_ARG, "%s: the text is empty", text_path);
+        else
+            rc = spm_encode(v, (const char *)m.data, n, add_bos ? SPM_ADD_BOS : 0, &tt->ids, &tt->n);
+        tt->bos = spm_specials(v)->bos;
+        tt->n_vocab = spm_n_vocab(v);
+    }
+    medge_unmap(&m);
+    spm_free(v);
+    gguf_close(g);
+    return rc;
+}
+
+/* Logits of the scored rows (first .. n_ctx-2) of one chunk, a few rows at a time, to fn. */
+typedef medge_status (*row_fn)(void *user, int32_t row, const float *logits);
+#define ROWS_AT_ONCE 16
+
+static medge_status run_chunk(medge_session *s, int32_t *chunk, int n_ctx, int32_t bos, int n_vocab, float *buf, row_fn fn,
+                              void *user)
+{
+    int first = n_ctx / 2;
+    MEDGE_TRY(medge_session_rewind(s, 0));
+    int32_t save = chunk[0]; /* the first token is replaced by BOS (not shifted), then restored */
+    if (bos >= 0)
+        chunk[0] = bos;
+    medge_status rc = medge_session_eval(s, chunk, first);
+    chunk[0] = save;
+    for (int r = first; rc == MEDGE_OK && r < n_ctx - 1; r += ROWS_AT_ONCE) {
+        int n = n_ctx - 1 - r < ROWS_AT_ONCE ? n_ctx - 1 - r : ROWS_AT_ONCE;
+        rc = medge_session_eval_all(s, chunk + r, n, buf);
+        for (int i = 0; rc == MEDGE_OK && i < n; i++)
+            rc = fn(user, r + i, buf + (size_t)i * (size_t)n_vocab);
+    }
+    return rc;
+}
+
+typedef struct kld_run {
+    eval_kld_writer *w;  /* base pass */
+    eval_kld *k;         /* model pass */
+    const eval_logits *base;
+    const int32_t *chunk_tokens;
+    int32_t chunk, n_ctx;
+    uint16_t *rec;
+    size_t rec_len;
+} kld_run;
+
+static medge_status base_row(void *user, int32_t row, const float *logits)
+{
+    (void)row;
+    return eval_kld_writer_row(((kld_run *)user)->w, logits);
+}
+
+static medge_status model_row(void *user, int32_t row, const float *logits)
+{
+    kld_run *kr = user;
+    int32_t per = kr->n_ctx - 1 - kr->n_ctx / 2;
+    int32_t i = kr->chunk * per + (row - kr->n_ctx / 2);
+    memcpy(kr->rec, eval_logits_record(kr->base, i), kr->rec_len * 2);
+    return eval_kld_add_record(kr->k, kr->rec, logits, kr->chunk_tokens[row + 1]);
+}
+
+static medge_status open_session(const char *path, int n_ctx, int n_threads, medge_model **m, medge_session **s)
+{
+    *m = NULL;
+    *s = NULL;
+    MEDGE_TRY(medge_model_load(path, medge_model_default_params(), m));
+    if (n_ctx > medge_model_n_ctx_train(*m)) {
+        medge_status rc = medge_err(MEDGE_ERR_RANGE, "-c %d is larger than the context %s was trained for (%d)", n_ctx, path,
+                                    medge_model_n_ctx_train(*m));
+        medge_model_free(*m);
+        *m = NULL;
+        return rc;
+    }
+    medge_session_params sp = medge_session_default_params();
+    sp.n_ctx = n_ctx;
+    sp.n_batch = n_ctx < 512 ? n_ctx : 512;
+    if (n_threads > 0)
+        sp.n_threads = n_threads;
+    medge_status rc = medge_session_new(*m, sp, s);
+    if (rc != MEDGE_OK) {
+        medge_model_free(*m);
+        *m = NULL;
+    }
+    return rc;
+}
+
+/* The base model's log-prob records for every chunk, written as a llama.cpp base file. */
+static medge_status run_base(const char *base_path, const text_tokens *tt, int n_ctx, int n_chunk, int n_threads,
+                             const char *out_path, int quiet)
+{
+    medge_model *m;
+    medge_session *s;
+    MEDGE_TRY(open_session(base_path, n_ctx, n_threads, &m, &s));
+    int n_vocab = medge_model_n_vocab(m);
+    eval_kld_writer w;
+    float *buf = malloc((size_t)ROWS_AT_ONCE * (size_t)n_vocab * sizeof *buf);
+    medge_status rc = buf ? eval_kld_writer_open(&w, out_path, n_ctx, n_vocab, n_chunk, tt->ids)
+                          : medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    kld_run kr = {.w = &w};
+    double t0 = tool_now();
+    for (int c = 0; rc == MEDGE_OK && c < n_chunk; c++) {
+        rc = run_chunk(s, tt->ids + (size_t)c * (size_t)n_ctx, n_ctx, tt->bos, n_vocab, buf, base_row, &kr);
+        if (!quiet)
+            fprintf(stderr, "\rbase:  chunk %d/%d  %.1f s", c + 1, n_chunk, tool_now() - t0);
+    }
+    if (!quiet)
+        fputc('\n', stderr);
+    if (buf) {
+        if (rc == MEDGE_OK)
+            rc = eval_kld_writer_finish(&w);
+        else
+            eval_kld_writer_abort(&w);
+    }
+    free(buf);
+    medge_session_free(s);
+    medge_model_free(m);
+    return rc;
+}
+
+static medge_status run_model(const char *model_path, const eval_logits *base, int n_threads, int n_chunk, int quiet, eval_kld **out)
+{
+    medge_model *m;
+    medge_session *s;
+    *out = NULL;
+    MEDGE_TRY(open_session(model_path, base->n_ctx, n_threads, &m, &s));
+    int n_vocab = medge_model_n_vocab(m);
+    medge_status rc = MEDGE_OK;
+    if (n_vocab != base->n_vocab)
+        rc = medge_err(MEDGE_ERR_MISMATCH, "different vocabularies: the base has %d tokens, %s has %d", (int)base->n_vocab, model_path,
+                       n_vocab);
+    eval_kld *k = NULL;
+    float *buf = malloc((size_t)ROWS_AT_ONCE * (size_t)n_vocab * sizeof *buf);
+    kld_run kr = {.base = base, .n_ctx = base->n_ctx, .rec_len = eval_record_len(n_vocab)};
+    kr.rec = malloc(kr.rec_len * 2);
+    if (rc == MEDGE_OK && (!buf || !kr.rec))
+        rc = medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    if (rc == MEDGE_OK)
+        rc = eval_kld_new(n_vocab, &k);
+    kr.k = k;
+    int32_t bos = medge_model_bos(m);
+    double t0 = tool_now();
+    /* chunk tokens are taken from the base file: the same tokens the base saw */
+    int32_t *tok = malloc((size_t)base->n_ctx * sizeof *tok);
+    if (rc == MEDGE_OK && !tok)
+        rc = medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    for (int c = 0; rc == MEDGE_OK && c < n_chunk; c++) {
+        memcpy(tok, base->tokens + (size_t)c * (size_t)base->n_ctx, (size_t)base->n_ctx * sizeof *tok);
+        kr.chunk = c;
+        kr.chunk_tokens = tok;
+        rc = run_chunk(s, tok, base->n_ctx, bos, n_vocab, buf, model_row, &kr);
+        if (rc == MEDGE_OK && !quiet) {
+            eval_kld_stats st;
+            if (eval_kld_stats_get(k, &st) == MEDGE_OK)
+                fprintf(stderr, "\rmodel: chunk %d/%d  %.1f s  PPL %.4f  mean KLD %.6f  same top %.2f%%", c + 1, n_chunk,
+                        tool_now() - t0, st.ppl_model, st.kld_mean, 100 * st.same_top);
+        }
+    }
+    if (!quiet)
+        fputc('\n', stderr);
+    free(tok);
+    free(buf);
+    free(kr.rec);
+    medge_session_free(s);
+    medge_model_free(m);
+    if (rc != MEDGE_OK) {
+        eval_kld_free(k);
+        return rc;
+    }
+    *out = k;
+    return MEDGE_OK;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < lo || v > hi)
+        return 0;
+    *out = (int)v;
+    return 1;
+}
+
+/* --base/--model/-f, or --base-logits (llama.cpp base file) with --model. */
+static medge_status run_models(const char *base, const char *model, const char *text, const char *base_logits, const char *save_base,
+                               int n_ctx, int max_chunks, int n_threads, int quiet, eval_kld **out)
+{
+    *out = NULL;
+    char tmp[4096] = "";
+    const char *base_file = base_logits;
+    medge_status rc = MEDGE_OK;
+    if (!base_logits) {
+        text_tokens tt;
+        MEDGE_TRY(tokenize_file(base, text, n_ctx, &tt));
+        /* the model must share the base's vocabulary */
+        gguf_ctx *g = NULL;
+        rc = gguf_open(model, &g);
+        if (rc == MEDGE_OK) {
+            const gguf_value *toks = gguf_get(g, "tokenizer.ggml.tokens");
+            char h[65];
+            if (!toks || !info_gguf_array_sha256(toks, h) || strcmp(h, tt.tok_sha) != 0)
+                rc = medge_err(MEDGE_ERR_MISMATCH, "different vocabularies: %s and %s do not have the same token list", base, model);
+            gguf_close(g);
+        }
+        size_t n_chunk = tt.n / (size_t)n_ctx;
+        if (rc == MEDGE_OK && n_chunk < 2)
+            rc = medge_err(MEDGE_ERR_INVALID_ARG, "%s gives %zu tokens; -c %d needs at least %d (two chunks)", text, tt.n, n_ctx,
+                           2 * n_ctx);
+        if (max_chunks > 0 && n_chunk > (size_t)max_chunks)
+            n_chunk = (size_t)max_chunks;
+        if (rc == MEDGE_OK && n_chunk > INT32_MAX / (size_t)n_ctx)
+            rc = medge_err(MEDGE_ERR_RANGE, "too many chunks");
+        if (rc == MEDGE_OK) {
+            if (save_base) {
+                base_file = save_base;
+            } else {
+                const char *dir = getenv("TMPDIR");
+                snprintf(tmp, sizeof tmp, "%s/medge-base-%ld.kld", dir && dir[0] ? dir : "/tmp", (long)getpid());
+                base_file = tmp;
+            }
+            if (!quiet)
+                fprintf(stderr, "%zu tokens, %zu chunks of %d (scoring %d positions each)\n", tt.n, n_chunk, n_ctx, n_ctx - 1 - n_ctx / 2);
+            rc = run_base(base, &tt, n_ctx, (int)n_chunk, n_threads, base_file, quiet);
+        }
+        free(tt.ids);
+        if (rc != MEDGE_OK)
+            return rc;
+    }
+    eval_logits b;
+    rc = eval_logits_open(base_file, &b);
+    if (rc == MEDGE_OK && b.kind != EVAL_LOGITS_KLD) {
+        rc = medge_err(MEDGE_ERR_INVALID_ARG, "%s is not a llama.cpp KL-divergence base file (\"_logits_\"); with --model, "
+                                              "--base-logits needs one (e.g. from --save-base)", base_file);
+        eval_logits_close(&b);
+    }
+    if (rc == MEDGE_OK) {
+        int n_chunk = b.n_chunk;
+        if (base_logits && max_chunks > 0 && n_chunk > max_chunks)
+            n_chunk = max_chunks;
+        rc = run_model(model, &b, n_threads, n_chunk, quiet, out);
+        eval_logits_close(&b);
+    }
+    if (tmp[0])
+        unlink(tmp);
+    return rc;
+}
+
 static int run_kld(int argc, char **argv)
 {
     const char *base_logits = NULL, *logits = NULL, *tokens = NULL, *report = NULL;
-    int json = 0, strict = 0;
+    const char *base = NULL, *model = NULL, *text = NULL, *save_base = NULL;
+    int json = 0, strict = 0, n_ctx = 512, chunks = 0, threads = 0, quiet = 0;
     gate g = {0.05, 0.90, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -338,6 +655,31 @@ static int run_kld(int argc, char **argv)
             logits = argv[++i];
         } else if (strcmp(a, "--tokens") == 0 && has) {
             tokens = argv[++i];
+        } else if (strcmp(a, "--base") == 0 && has) {
+            base = argv[++i];
+        } else if ((strcmp(a, "--model") == 0 || strcmp(a, "-m") == 0) && has) {
+            model = argv[++i];
+        } else if ((strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) && has) {
+            text = argv[++i];
+        } else if (strcmp(a, "--save-base") == 0 && has) {
+            save_base = argv[++i];
+        } else if ((strcmp(a, "-c") == 0 || strcmp(a, "--ctx") == 0) && has) {
+            if (!parse_int(argv[++i], 4, 1 << 20, &n_ctx)) {
+                fprintf(stderr, "medge eval kld: -c needs a number of tokens >= 4\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--chunks") == 0 && has) {
+            if (!parse_int(argv[++i], 1, INT32_MAX, &chunks)) {
+                fprintf(stderr, "medge eval kld: --chunks needs a number >= 1\n");
+                return 2;
+            }
+        } else if ((strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) && has) {
+            if (!parse_int(argv[++i], 1, 1024, &threads)) {
+                fprintf(stderr, "medge eval kld: -t needs a number of threads >= 1\n");
+                return 2;
+            }
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            quiet = 1;
         } else if (strcmp(a, "--report") == 0 && has) {
             report = argv[++i];
         } else if (strcmp(a, "--json") == 0) {
@@ -359,12 +701,32 @@ static int run_kld(int argc, char **argv)
             return 2;
         }
     }
-    if (!base_logits || !logits) {
-        fprintf(stderr, "medge eval kld: give --base-logits and --logits\n\n%s", usage_kld);
-        return 2;
-    }
     eval_kld *k = NULL;
-    medge_status rc = compare_files(base_logits, logits, tokens, &k);
+    medge_status rc;
+    const char *base_name = base_logits, *model_name = logits;
+    if (model) {
+        if (logits || tokens) {
+            fprintf(stderr, "medge eval kld: --logits and --tokens are for comparing two logits files, not with --model\n");
+            return 2;
+        }
+        if (!base_logits && (!base || !text)) {
+            fprintf(stderr, "medge eval kld: with --model give --base and -f TEXT (or --base-logits BASE.kld)\n\n%s", usage_kld);
+            return 2;
+        }
+        if (base_logits && (base || save_base)) {
+            fprintf(stderr, "medge eval kld: --base-logits replaces --base / --save-base\n");
+            return 2;
+        }
+        base_name = base_logits ? base_logits : base;
+        model_name = model;
+        rc = run_models(base, model, text, base_logits, save_base, n_ctx, chunks, threads, quiet || json, &k);
+    } else {
+        if (!base_logits || !logits) {
+            fprintf(stderr, "medge eval kld: give --base, --model and -f, or --base-logits and --logits\n\n%s", usage_kld);
+            return 2;
+        }
+        rc = compare_files(base_logits, logits, tokens, &k);
+    }
     if (rc != MEDGE_OK)
         return tool_fail("eval kld", rc);
     eval_kld_stats s;
@@ -376,17 +738,327 @@ static int run_kld(int argc, char **argv)
     g.top_pass = s.same_top >= g.min_same_top;
     if (json) {
         medge_buf b = {0};
-        json_stats(&b, &s, &g, base_logits, logits);
+        json_stats(&b, &s, &g, base_name, model_name);
         fwrite(b.data, 1, b.len, stdout);
         medge_buf_free(&b);
     } else {
-        printf("base:  %s\nmodel: %s\n%llu positions, %llu with a known next token\n\n", base_logits, logits, (unsigned long long)s.n,
+        printf("base:  %s\nmodel: %s\n%llu positions, %llu with a known next token\n\n", base_name, model_name, (unsigned long long)s.n,
                (unsigned long long)s.n_scored);
         text_stats(stdout, &s, &g);
     }
-    if (report && write_report(report, &s, &g, base_logits, logits) != 0)
+    if (report && write_report(report, &s, &g, base_name, model_name) != 0)
         return 1;
     return strict && !(g.kld_pass && g.top_pass) ? 3 : 0;
+}
+
+/* ---- multiple choice ---- */
+
+static const char *usage_mcq =
+    "usage: medge eval mcq -m MODEL.gguf -f QUESTIONS.jsonl [options]\n"
+    "       medge eval mcq --check -f QUESTIONS.jsonl\n"
+    "\n"
+    "Multiple-choice accuracy. Each question is asked as one user turn of the model's chat\n"
+    "template (context, question, options as \"A. ...\", then \"Answer with the letter of the\n"
+    "correct option only.\"); the model's answer is the option letter with the highest probability\n"
+    "as its first token (deterministic: no sampling; ties go to the earlier letter). Accuracy comes\n"
+    "with a 95% Wilson interval; --compare runs a second model on the same questions and gives\n"
+    "the paired difference with a 95% interval, and the gate: PASS when the accuracy drop of\n"
+    "MODEL against the compared model is at most --max-drop with the interval's upper end too.\n"
+    "\n"
+    "QUESTIONS: JSON lines in MedQA style {\"question\", \"options\": {\"A\": ...} or [...],\n"
+    "\"answer_idx\": \"A\" or \"answer\": letter | 0-based index | option text}, MedMCQA style\n"
+    "{\"question\", \"opa\"..\"opd\", \"cop\": 0-based} or PubMedQA style {\"question\", \"context\",\n"
+    "\"final_decision\": yes | no | maybe}; optional \"id\". data/mcq/clinical-mcq.jsonl is a small\n"
+    "original set. MedQA's test split (US, 4 options) can be used as is once downloaded:\n"
+    "  medge eval mcq -m model.gguf -f medqa/test.jsonl --compare base.gguf --report r.md\n"
+    "\n"
+    "options:\n"
+    "  -m, --model FILE    the model to evaluate\n"
+    "  -f, --file FILE     the questions\n"
+    "  --compare FILE      a second model (e.g. the unquantized one) on the same questions\n"
+    "  --limit N           only the first N questions\n"
+    "  --log FILE          one line per question and model: id, answer, choice, right/wrong and\n"
+    "                      the log-probability of each option letter\n"
+    "  --check             only read and validate the questions (no model)\n"
+    "  --max-drop X        gate: largest acceptable accuracy drop, 0..1 (default 0.02)\n"
+    "  --json              print the results as JSON\n"
+    "  --report FILE       also write them with the gate (.json: JSON, else Markdown)\n"
+    "  -t, --threads N     worker threads (default: all cores)\n"
+    "  -q, --quiet         no progress on stderr\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "exit status: 0 done, 1 error, 2 bad usage\n";
+
+typedef struct mcq_run {
+    unsigned char *correct; /* per question */
+    int *choice;
+    size_t k, n;
+} mcq_run;
+
+static medge_status mcq_model(const char *path, const mcq_set *set, size_t n_q, int n_threads, FILE *logf, int quiet, mcq_run *out)
+{
+    memset(out, 0, sizeof *out);
+    gguf_ctx *g = NULL;
+    spm_vocab *v = NULL;
+    medge_model *m = NULL;
+    medge_session *s = NULL;
+    char *prompt = NULL, *user = NULL;
+    int32_t *ids = NULL;
+    int32_t letters[MCQ_MAX_OPTIONS];
+    medge_status rc = gguf_open(path, &g);
+    if (rc == MEDGE_OK)
+        rc = spm_load_gguf(g, &v);
+    gguf_close(g);
+    /* The first token of each letter as the model would write it (the letter itself in Gemma's
+     * vocabulary; a byte token in a truncated one). */
+    for (int i = 0; rc == MEDGE_OK && i < MCQ_MAX_OPTIONS; i++) {
+        int32_t t[8];
+        size_t nt = 0;
+        rc = spm_encode_buf(v, mcq_letter(i), 1, 0, t, 8, &nt);
+        if (rc == MEDGE_OK && nt == 0)
+            rc = medge_err(MEDGE_ERR_UNSUPPORTED, "%s: the letter %s has no token", path, mcq_letter(i));
+        letters[i] = t[0];
+    }
+    if (rc == MEDGE_OK)
+        rc = medge_model_load(path, medge_model_default_params(), &m);
+    if (rc == MEDGE_OK) {
+        medge_session_params sp = medge_session_default_params();
+        int ctx = medge_model_n_ctx_train(m);
+        sp.n_ctx = ctx > 0 && ctx < 4096 ? ctx : 4096;
+        if (n_threads > 0)
+            sp.n_threads = n_threads;
+        rc = medge_session_new(m, sp, &s);
+    }
+    out->correct = calloc(n_q ? n_q : 1, 1);
+    out->choice = calloc(n_q ? n_q : 1, sizeof *out->choice);
+    if (rc == MEDGE_OK && (!out->correct || !out->choice))
+        rc = medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    int n_vocab = m ? medge_model_n_vocab(m) : 0;
+    double t0 = tool_now();
+    for (size_t q = 0; rc == MEDGE_OK && q < n_q; q++) {
+        const mcq_item *it = &set->items[q];
+        free(user);
+        free(prompt);
+        free(ids);
+        prompt = NULL;
+        ids = NULL;
+        user = mcq_user_text(it);
+        if (!user) {
+            rc = medge_err(MEDGE_ERR_NOMEM, "out of memory");
+            break;
+        }
+        chat_msg msg = {.role = "user", .kind = CHAT_CONTENT_STRING, .content = user, .content_len = strlen(user)};
+        size_t n_ids = 0;
+        if ((rc = chat_render_gemma3(&msg, 1, true, NULL, &prompt, NULL)) != MEDGE_OK ||
+            (rc = spm_encode(v, prompt, strlen(prompt), SPM_PARSE_SPECIAL, &ids, &n_ids)) != MEDGE_OK)
+            break;
+        if (n_ids > (size_t)medge_session_n_ctx(s)) {
+            rc = medge_err(MEDGE_ERR_RANGE, "question %s is %zu tokens, longer than the context (%d)", it->id, n_ids,
+                           medge_session_n_ctx(s));
+            break;
+        }
+        if ((rc = medge_session_rewind(s, 0)) != MEDGE_OK || (rc = medge_session_eval(s, ids, (int)n_ids)) != MEDGE_OK)
+            break;
+        const float *lg = medge_session_logits(s);
+        double mx = lg[0], sum = 0;
+        for (int t = 1; t < n_vocab; t++)
+            mx = lg[t] > mx ? lg[t] : mx;
+        for (int t = 0; t < n_vocab; t++)
+            sum += exp((double)lg[t] - mx);
+        double lse = mx + log(sum);
+        int best = 0;
+        for (int o = 1; o < it->n_options; o++)
+            if (lg[letters[o]] > lg[letters[best]])
+                best = o;
+        out->choice[q] = best;
+        out->correct[q] = best == it->answer;
+        out->k += best == it->answer;
+        out->n++;
+        if (logf) {
+            fprintf(logf, "%s\t%s\tanswer %s\tchose %s\t%s", path, it->id, mcq_letter(it->answer), mcq_letter(best),
+                    best == it->answer ? "right" : "wrong");
+            for (int o = 0; o < it->n_options; o++)
+                fprintf(logf, "\t%s:%.4f", mcq_letter(o), (double)lg[letters[o]] - lse);
+            fputc('\n', logf);
+        }
+        if (!quiet)
+            fprintf(stderr, "\r%s: %zu/%zu questions, %zu right, %.1f s", path, q + 1, n_q, out->k, tool_now() - t0);
+    }
+    if (!quiet)
+        fputc('\n', stderr);
+    free(user);
+    free(prompt);
+    free(ids);
+    medge_session_free(s);
+    medge_model_free(m);
+    spm_free(v);
+    if (rc != MEDGE_OK) {
+        free(out->correct);
+        free(out->choice);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
+
+static void mcq_json(medge_buf *b, const char *name, const mcq_run *r)
+{
+    double acc, lo, hi;
+    mcq_accuracy(r->k, r->n, &acc, &lo, &hi);
+    medge_buf_puts(b, "{\"file\": ");
+    medge_buf_json_str(b, name, strlen(name));
+    medge_buf_printf(b, ", \"questions\": %zu, \"correct\": %zu, \"accuracy\": ", r->n, r->k);
+    medge_buf_json_num(b, acc);
+    medge_buf_puts(b, ", \"ci95\": [");
+    medge_buf_json_num(b, lo);
+    medge_buf_puts(b, ", ");
+    medge_buf_json_num(b, hi);
+    medge_buf_puts(b, "]}");
+}
+
+static int run_mcq(int argc, char **argv)
+{
+    const char *model = NULL, *file = NULL, *compare = NULL, *log_path = NULL, *report = NULL;
+    int check = 0, json = 0, quiet = 0, threads = 0, limit = 0;
+    double max_drop = 0.02;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage_mcq, stdout);
+            return 0;
+        } else if ((strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) && has) {
+            model = argv[++i];
+        } else if ((strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) && has) {
+            file = argv[++i];
+        } else if (strcmp(a, "--compare") == 0 && has) {
+            compare = argv[++i];
+        } else if (strcmp(a, "--log") == 0 && has) {
+            log_path = argv[++i];
+        } else if (strcmp(a, "--report") == 0 && has) {
+            report = argv[++i];
+        } else if (strcmp(a, "--limit") == 0 && has) {
+            if (!parse_int(argv[++i], 1, INT32_MAX, &limit)) {
+                fprintf(stderr, "medge eval mcq: --limit needs a number >= 1\n");
+                return 2;
+            }
+        } else if ((strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) && has) {
+            if (!parse_int(argv[++i], 1, 1024, &threads)) {
+                fprintf(stderr, "medge eval mcq: -t needs a number of threads >= 1\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--max-drop") == 0 && has) {
+            if (!parse_double(argv[++i], &max_drop) || max_drop < 0 || max_drop > 1) {
+                fprintf(stderr, "medge eval mcq: --max-drop needs a number in 0..1\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--check") == 0) {
+            check = 1;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            quiet = 1;
+        } else {
+            fprintf(stderr, "medge eval mcq: unknown or incomplete option '%s'\n\n%s", a, usage_mcq);
+            return 2;
+        }
+    }
+    if (!file || (!model && !check)) {
+        fprintf(stderr, "medge eval mcq: give -f QUESTIONS and -m MODEL (or --check)\n\n%s", usage_mcq);
+        return 2;
+    }
+    mcq_set *set = NULL;
+    medge_status rc = mcq_load(file, &set);
+    if (rc != MEDGE_OK)
+        return tool_fail("eval mcq", rc);
+    size_t n_q = limit > 0 && (size_t)limit < set->n ? (size_t)limit : set->n;
+    if (check) {
+        int per[MCQ_MAX_OPTIONS + 1] = {0};
+        for (size_t i = 0; i < set->n; i++)
+            per[set->items[i].n_options]++;
+        printf("%s: %zu questions", file, set->n);
+        for (int k = 2; k <= MCQ_MAX_OPTIONS; k++)
+            if (per[k])
+                printf(", %d with %d options", per[k], k);
+        printf("\n");
+        mcq_free(set);
+        return 0;
+    }
+    FILE *log = NULL;
+    if (log_path && !(log = fopen(log_path, "w"))) {
+        mcq_free(set);
+        fprintf(stderr, "medge eval mcq: cannot write %s\n", log_path);
+        return 1;
+    }
+    mcq_run a = {0}, b = {0};
+    rc = mcq_model(model, set, n_q, threads, log, quiet || json, &a);
+    if (rc == MEDGE_OK && compare)
+        rc = mcq_model(compare, set, n_q, threads, log, quiet || json, &b);
+    if (log)
+        fclose(log);
+    if (rc != MEDGE_OK) {
+        free(a.correct);
+        free(a.choice);
+        mcq_free(set);
+        return tool_fail("eval mcq", rc);
+    }
+    double acc, lo, hi, d = 0, dlo = 0, dhi = 0;
+    int pass = 1;
+    if (compare) {
+        mcq_paired_diff(a.correct, b.correct, n_q, &d, &dlo, &dhi);
+        pass = -d <= max_drop && -dlo <= max_drop; /* the drop and the upper end of its interval */
+    }
+    medge_buf out = {0};
+    if (json || (report && strlen(report) > 5 && strcmp(report + strlen(report) - 5, ".json") == 0)) {
+        medge_buf_puts(&out, "{\"kind\": \"mcq\", \"questions_file\": ");
+        medge_buf_json_str(&out, file, strlen(file));
+        medge_buf_puts(&out, ",\n \"model\": ");
+        mcq_json(&out, model, &a);
+        if (compare) {
+            medge_buf_puts(&out, ",\n \"compare\": ");
+            mcq_json(&out, compare, &b);
+            medge_buf_puts(&out, ",\n \"difference\": ");
+            medge_buf_json_num(&out, d);
+            medge_buf_puts(&out, ", \"difference_ci95\": [");
+            medge_buf_json_num(&out, dlo);
+            medge_buf_puts(&out, ", ");
+            medge_buf_json_num(&out, dhi);
+            medge_buf_puts(&out, "], \"gate\": {\"max_drop\": ");
+            medge_buf_json_num(&out, max_drop);
+            medge_buf_printf(&out, ", \"pass\": %s}", pass ? "true" : "false");
+        }
+        medge_buf_puts(&out, "}\n");
+    } else {
+        mcq_accuracy(a.k, a.n, &acc, &lo, &hi);
+        medge_buf_printf(&out, "questions: %s (%zu)\nmodel:   %s  accuracy %zu/%zu = %.1f%% (95%% CI %.1f-%.1f%%)\n", file, n_q, model,
+                         a.k, a.n, 100 * acc, 100 * lo, 100 * hi);
+        if (compare) {
+            mcq_accuracy(b.k, b.n, &acc, &lo, &hi);
+            medge_buf_printf(&out, "compare: %s  accuracy %zu/%zu = %.1f%% (95%% CI %.1f-%.1f%%)\n", compare, b.k, b.n, 100 * acc,
+                             100 * lo, 100 * hi);
+            medge_buf_printf(&out, "difference (model - compare): %+.1f points (95%% CI %+.1f to %+.1f)\n", 100 * d, 100 * dlo,
+                             100 * dhi);
+            medge_buf_printf(&out, "quality gate: accuracy drop %.1f points, upper end of its interval %.1f <= %.1f -> %s\n", -100 * d,
+                             -100 * dlo, 100 * max_drop, pass ? "PASS" : "FAIL");
+        }
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    int ret = 0;
+    if (report) {
+        FILE *f = fopen(report, "w");
+        if (!f || fwrite(out.data, 1, out.len, f) != out.len)
+            ret = 1;
+        if (f && fclose(f) != 0)
+            ret = 1;
+        if (ret)
+            fprintf(stderr, "medge eval mcq: cannot write %s\n", report);
+    }
+    medge_buf_free(&out);
+    free(a.correct);
+    free(a.choice);
+    free(b.correct);
+    free(b.choice);
+    mcq_free(set);
+    return ret;
 }
 
 static int run(int argc, char **argv)
@@ -397,8 +1069,10 @@ static int run(int argc, char **argv)
     }
     if (strcmp(argv[1], "kld") == 0)
         return run_kld(argc - 1, argv + 1);
+    if (strcmp(argv[1], "mcq") == 0)
+        return run_mcq(argc - 1, argv + 1);
     fprintf(stderr, "medge eval: unknown kind '%s'\n\n%s", argv[1], usage_main);
     return 2;
 }
 
-const struct medge_cmd medge_cmd_eval = {"eval", "quality gate: KL divergence and perplexity of a model against its base", run};
+const struct medge_cmd medge_cmd_eval = {"eval", "quality gate: KL divergence, perplexity and multiple-choice accuracy against a base", run};

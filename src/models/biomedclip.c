@@ -1,0 +1,489 @@
+/* biomedclip.c - BiomedCLIP forward passes over a GGUF written by convert/biomedclip.c.
+ * Vision: conv16 patch embedding as a matmul, CLS first (timm order), pre-LN blocks with fused QKV,
+ * exact GELU, final LN, CLS row through the linear head. Text: BERT embeddings + LN, post-LN blocks
+ * (eps 1e-12), CLS row of the last layer through Linear -> GELU -> Linear. Running only the real
+ * tokens gives the same CLS output as open_clip's padded 256-token pass (pad keys are masked). In
+ * the last layer of each tower only the CLS row is carried past attention, since nothing else
+ * reaches the output. Matmuls go through ops_matmul (any weight type); attention, norms and GELU
+ * are split across the pool here. */
+#include "models/biomedclip.h"
+#include "core/log.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEAD_DIM 64
+
+/* ------------------------------------------------------------------ loading */
+
+static medge_status get_tensor(const bmc_model *m, const char *name, const gguf_tensor **out)
+{
+    *out = gguf_get_tensor(m->g, name);
+    if (!*out)
+        return medge_err(MEDGE_ERR_NOT_FOUND, "biomedclip: tensor '%s' is missing", name);
+    if (!(*out)->data)
+        return medge_err(MEDGE_ERR_UNSUPPORTED, "biomedclip: tensor data must be in memory");
+    return MEDGE_OK;
+}
+
+static medge_status get_mat(const bmc_model *m, const char *name, int64_t ne0, int64_t ne1, medge_tensor *t)
+{
+    const gguf_tensor *g;
+    MEDGE_TRY(get_tensor(m, name, &g));
+    if (g->ne[0] != ne0 || g->ne[1] != ne1 || g->ne[2] != 1 || g->ne[3] != 1)
+        return medge_err(MEDGE_ERR_MISMATCH, "biomedclip: tensor '%s' is {%lld,%lld,%lld,%lld}, expected {%lld,%lld}",
+                         name, (long long)g->ne[0], (long long)g->ne[1], (long long)g->ne[2], (long long)g->ne[3],
+                         (long long)ne0, (long long)ne1);
+    size_t rs = quant_row_size(g->type, ne0);
+    if (!quant_get_traits(g->type) || rs == 0)
+        return medge_err(MEDGE_ERR_UNSUPPORTED, "biomedclip: tensor '%s' has type %s, unusable for rows of %lld", name,
+                         quant_type_name(g->type), (long long)ne0);
+    t->name = g->name.s;
+    t->type = g->type;
+    t->ne[0] = ne0;
+    t->ne[1] = ne1;
+    t->ne[2] = t->ne[3] = 1;
+    t->nb1 = rs;
+    t->data = g->data;
+    return MEDGE_OK;
+}
+
+static medge_status get_vec(const bmc_model *m, const char *name, int64_t n, const float **out)
+{
+    const gguf_tensor *g;
+    MEDGE_TRY(get_tensor(m, name, &g));
+    if (g->type != GGML_TYPE_F32 || g->ne[0] != n || g->ne[1] != 1 || g->ne[2] != 1 || g->ne[3] != 1)
+        return medge_err(MEDGE_ERR_MISMATCH, "biomedclip: tensor '%s' must be F32 {%lld} (is %s {%lld,%lld})", name,
+                         (long long)n, quant_type_name(g->type), (long long)g->ne[0], (long long)g->ne[1]);
+    *out = g->data;
+    return MEDGE_OK;
+}
+
+static medge_status get_int(const bmc_model *m, const char *key, int lo, int hi, int *out)
+{
+    uint32_t v;
+    MEDGE_TRY(gguf_get_u32(m->g, key, &v));
+    if (v < (uint32_t)lo || v > (uint32_t)hi)
+        return medge_err(MEDGE_ERR_RANGE, "biomedclip: %s = %u out of range [%d, %d]", key, v, lo, hi);
+    *out = (int)v;
+    return MEDGE_OK;
+}
+
+static medge_status load_all(bmc_model *m)
+{
+    const char *s = NULL;
+    MEDGE_TRY(gguf_get_str(m->g, "clip.projector_type", &s));
+    if (strcmp(s, "biomedclip") != 0)
+        return medge_err(MEDGE_ERR_UNSUPPORTED, "clip.projector_type '%s' is not a BiomedCLIP model", s);
+    bool erf = false;
+    if (gguf_get_bool(m->g, "clip.gelu_erf", &erf) != MEDGE_OK || !erf)
+        return medge_err(MEDGE_ERR_UNSUPPORTED, "biomedclip: only exact (erf) GELU models are supported");
+    MEDGE_TRY(get_int(m, "clip.vision.image_size", 16, 4096, &m->image));
+    MEDGE_TRY(get_int(m, "clip.vision.patch_size", 1, 256, &m->patch));
+    MEDGE_TRY(get_int(m, "clip.vision.embedding_length", HEAD_DIM, 1 << 16, &m->vd));
+    MEDGE_TRY(get_int(m, "clip.vision.feed_forward_length", 1, 1 << 18, &m->vff));
+    MEDGE_TRY(get_int(m, "clip.vision.block_count", 1, 1024, &m->vl));
+    MEDGE_TRY(get_int(m, "clip.vision.attention.head_count", 1, 1024, &m->vh));
+    MEDGE_TRY(get_int(m, "clip.vision.projection_dim", 1, 1 << 16, &m->proj));
+    MEDGE_TRY(get_int(m, "clip.text.embedding_length", HEAD_DIM, 1 << 16, &m->td));
+    MEDGE_TRY(get_int(m, "clip.text.feed_forward_length", 1, 1 << 18, &m->tff));
+    MEDGE_TRY(get_int(m, "clip.text.block_count", 1, 1024, &m->tl));
+    MEDGE_TRY(get_int(m, "clip.text.attention.head_count", 1, 1024, &m->th));
+    MEDGE_TRY(get_int(m, "clip.text.context_length", 2, 1 << 16, &m->ctx));
+    int tproj = 0;
+    MEDGE_TRY(get_int(m, "clip.text.projection_dim", 1, 1 << 16, &tproj));
+    MEDGE_TRY(gguf_get_f32(m->g, "clip.vision.attention.layer_norm_epsilon", &m->veps));
+    MEDGE_TRY(gguf_get_f32(m->g, "clip.text.attention.layer_norm_epsilon", &m->teps));
+    MEDGE_TRY(gguf_get_f32(m->g, "clip.logit_scale", &m->logit_scale));
+    if (!isfinite(m->logit_scale) || !(m->veps > 0) || !(m->teps > 0))
+        return medge_err(MEDGE_ERR_FORMAT, "biomedclip: bad logit scale or layer norm epsilon");
+    if (m->image % m->patch || m->vh * HEAD_DIM != m->vd || m->th * HEAD_DIM != m->td || tproj != m->proj)
+        return medge_err(MEDGE_ERR_MISMATCH, "biomedclip: inconsistent dimensions (image %d / patch %d, heads of %d, "
+                         "projections %d / %d)", m->image, m->patch, HEAD_DIM, m->proj, tproj);
+    const void *arr;
+    uint64_t n;
+    MEDGE_TRY(gguf_get_arr(m->g, "clip.vision.image_mean", GGUF_F32, &arr, &n));
+    if (n != 3)
+        return medge_err(MEDGE_ERR_FORMAT, "clip.vision.image_mean must have 3 values");
+    memcpy(m->mean, arr, sizeof m->mean);
+    MEDGE_TRY(gguf_get_arr(m->g, "clip.vision.image_std", GGUF_F32, &arr, &n));
+    if (n != 3)
+        return medge_err(MEDGE_ERR_FORMAT, "clip.vision.image_std must have 3 values");
+    memcpy(m->std, arr, sizeof m->std);
+    for (int c = 0; c < 3; c++)
+        if (!(m->std[c] > 0) || !isfinite(m->mean[c]))
+            return medge_err(MEDGE_ERR_FORMAT, "biomedclip: bad image mean/std");
+    m->grid = m->image / m->patch;
+    m->n_vtok = m->grid * m->grid + 1;
+
+    /* vision */
+    const gguf_tensor *pw;
+    MEDGE_TRY(get_tensor(m, "v.patch_embd.weight", &pw));
+    if (pw->ne[0] != m->patch || pw->ne[1] != m->patch || pw->ne[2] != 3 || pw->ne[3] != m->vd ||
+        (pw->type != GGML_TYPE_F32 && pw->type != GGML_TYPE_F16 && pw->type != GGML_TYPE_BF16))
+        return medge_err(MEDGE_ERR_MISMATCH, "biomedclip: v.patch_embd.weight must be F32/F16/BF16 {%d,%d,3,%d}",
+                         m->patch, m->patch, m->vd);
+    int64_t pk = 3LL * m->patch * m->patch;
+    m->patch_w = (medge_tensor){pw->name.s, pw->type, {pk, m->vd, 1, 1}, quant_row_size(pw->type, pk), pw->data};
+    MEDGE_TRY(get_vec(m, "v.patch_embd.bias", m->vd, &m->patch_b));
+    const gguf_tensor *ct;
+    MEDGE_TRY(get_tensor(m, "v.class_embd", &ct));
+    if (ct->ne[0] != m->vd || ct->ne[1] != 1 || ct->ne[2] != 1 || ct->ne[3] != 1 || ct->type != GGML_TYPE_F32)
+        return medge_err(MEDGE_ERR_MISMATCH, "biomedclip: v.class_embd must be F32 {%d}", m->vd);
+    m->cls = (medge_tensor){ct->name.s, ct->type, {m->vd, 1, 1, 1}, (size_t)m->vd * 4, ct->data};
+    MEDGE_TRY(get_mat(m, "v.position_embd.weight", m->vd, m->n_vtok, &m->vpos));
+    m->vlay = calloc((size_t)m->vl, sizeof *m->vlay);
+    if (!m->vlay)
+        return medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    char nm[GGUF_MAX_NAME];
+#define NM(fmt) (snprintf(nm, sizeof nm, fmt, l), nm)
+    for (int l = 0; l < m->vl; l++) {
+        bmc_vlayer *L = &m->vlay[l];
+        MEDGE_TRY(get_vec(m, NM("v.blk.%d.ln1.weight"), m->vd, &L->ln1_w));
+        MEDGE_TRY(get_vec(m, NM("v.blk.%d.ln1.bias"), m->vd, &L->ln1_b));
+        MEDGE_TRY(get_mat(m, NM("v.blk.%d.attn_qkv.weight"), m->vd, 3 * m->vd, &L->qkv));
+        MEDGE_TRY(get_vec(m, NM("v.blk.%d.attn_qkv.bias"), 3 * m->vd, &L->qkv_b));
+        MEDGE_TRY(get_mat(m, NM("v.blk.%d.attn_out.weight"), m->vd, m->vd, &L->out));
+        MEDGE_TRY(get_vec(m, NM("v.blk.%d.attn_out.bias"), m->vd, &L->out_b));
+        MEDGE_TRY(get_vec(m, NM("v.blk.%d.ln2.weight"), m->vd, &L->ln2_w));
+        MEDGE_TRY(get_vec(m, NM("v.blk.%d.ln2.bias"), m->vd, &L->ln2_b));
+        MEDGE_TRY(get_mat(m, NM("v.blk.%d.ffn_up.weight"), m->vd, m->vff, &L->up));
+        MEDGE_TRY(get_vec(m, NM("v.blk.%d.ffn_up.bias"), m->vff, &L->up_b));
+        MEDGE_TRY(get_mat(m, NM("v.blk.%d.ffn_down.weight"), m->vff, m->vd, &L->down));
+        MEDGE_TRY(get_vec(m, NM("v.blk.%d.ffn_down.bias"), m->vd, &L->down_b));
+    }
+    MEDGE_TRY(get_vec(m, "v.post_ln.weight", m->vd, &m->post_w));
+    MEDGE_TRY(get_vec(m, "v.post_ln.bias", m->vd, &m->post_b));
+    MEDGE_TRY(get_mat(m, "v.proj.weight", m->vd, m->proj, &m->vproj));
+
+    /* text */
+    const gguf_tensor *te;
+    MEDGE_TRY(get_tensor(m, "t.token_embd.weight", &te));
+    if (te->ne[1] < 1 || te->ne[1] > INT32_MAX)
+        return medge_err(MEDGE_ERR_FORMAT, "biomedclip: bad token embedding");
+    m->n_vocab = (int)te->ne[1];
+    MEDGE_TRY(get_mat(m, "t.token_embd.weight", m->td, m->n_vocab, &m->tok));
+    const gguf_tensor *tp, *tt;
+    MEDGE_TRY(get_tensor(m, "t.position_embd.weight", &tp));
+    MEDGE_TRY(get_tensor(m, "t.token_types.weight", &tt));
+    if (tp->ne[1] < m->ctx)
+        return medge_err(MEDGE_ERR_MISMATCH, "biomedclip: %lld text positions < context %d", (long long)tp->ne[1], m->ctx);
+    MEDGE_TRY(get_mat(m, "t.position_embd.weight", m->td, tp->ne[1], &m->tpos));
+    MEDGE_TRY(get_mat(m, "t.token_types.weight", m->td, tt->ne[1], &m->ttype));
+    MEDGE_TRY(get_vec(m, "t.token_embd_norm.weight", m->td, &m->tln_w));
+    MEDGE_TRY(get_vec(m, "t.token_embd_norm.bias", m->td, &m->tln_b));
+    m->tlay = calloc((size_t)m->tl, sizeof *m->tlay);
+    if (!m->tlay)
+        return medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    for (int l = 0; l < m->tl; l++) {
+        bmc_tlayer *L = &m->tlay[l];
+        MEDGE_TRY(get_mat(m, NM("t.blk.%d.attn_q.weight"), m->td, m->td, &L->q));
+        MEDGE_TRY(get_vec(m, NM("t.blk.%d.attn_q.bias"), m->td, &L->q_b));
+        MEDGE_TRY(get_mat(m, NM("t.blk.%d.attn_k.weight"), m->td, m->td, &L->k));
+        MEDGE_TRY(get_vec(m, NM("t.blk.%d.attn_k.bias"), m->td, &L->k_b));
+        MEDGE_TRY(get_mat(m, NM("t.blk.%d.attn_v.weight"), m->td, m->td, &L->v));
+        MEDGE_TRY(get_vec(m, NM("t.blk.%d.attn_v.bias"), m->td, &L->v_b));
+        MEDGE_TRY(get_mat(m, NM("t.blk.%d.attn_out.weight"), m->td, m->td, &L->out));
+        MEDGE_TRY(get_vec(m, NM("t.blk.%d.attn_out.bias"), m->td, &L->out_b));
+        MEDGE_TRY(get_vec(m, NM("t.blk.%d.attn_out_norm.weight"), m->td, &L->ln1_w));
+        MEDGE_TRY(get_vec(m, NM("t.blk.%d.attn_out_norm.bias"), m->td, &L->ln1_b));
+        MEDGE_TRY(get_mat(m, NM("t.blk.%d.ffn_up.weight"), m->td, m->tff, &L->up));
+        MEDGE_TRY(get_vec(m, NM("t.blk.%d.ffn_up.bias"), m->tff, &L->up_b));
+        MEDGE_TRY(get_mat(m, NM("t.blk.%d.ffn_down.weight"), m->tff, m->td, &L->down));
+        MEDGE_TRY(get_vec(m, NM("t.blk.%d.ffn_down.bias"), m->td, &L->down_b));
+        MEDGE_TRY(get_vec(m, NM("t.blk.%d.layer_out_norm.weight"), m->td, &L->ln2_w));
+        MEDGE_TRY(get_vec(m, NM("t.blk.%d.layer_out_norm.bias"), m->td, &L->ln2_b));
+    }
+#undef NM
+    const gguf_tensor *p0;
+    MEDGE_TRY(get_tensor(m, "t.proj.0.weight", &p0));
+    if (p0->ne[1] < 1 || p0->ne[1] > (1 << 16))
+        return medge_err(MEDGE_ERR_FORMAT, "biomedclip: bad t.proj.0.weight");
+    m->tp0 = (int)p0->ne[1];
+    MEDGE_TRY(get_mat(m, "t.proj.0.weight", m->td, m->tp0, &m->p0));
+    MEDGE_TRY(get_mat(m, "t.proj.2.weight", m->tp0, m->proj, &m->p2));
+
+    return MEDGE_OK;
+}
+
+medge_status bmc_load(gguf_ctx *g, bmc_model **out)
+{
+    *out = NULL;
+    bmc_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        gguf_close(g);
+        return medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    }
+    m->g = g;
+    medge_status rc = load_all(m);
+    if (rc != MEDGE_OK) {
+        bmc_free(m);
+        return rc;
+    }
+    *out = m;
+    return MEDGE_OK;
+}
+
+void bmc_free(bmc_model *m)
+{
+    if (!m)
+        return;
+    free(m->vlay);
+    free(m->tlay);
+    gguf_close(m->g);
+    free(m);
+}
+
+void bmc_work_free(bmc_work *w)
+{
+    if (!w)
+        return;
+    ops_scratch_free(&w->scratch);
+    free(w->buf);
+    w->buf = NULL;
+    w->buf_floats = 0;
+}
+
+static medge_status work_reserve(bmc_work *w, size_t n)
+{
+    if (w->buf_floats >= n)
+        return MEDGE_OK;
+    free(w->buf);
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    w->buf = aligned_alloc(64, bytes);
+    w->buf_floats = w->buf ? n : 0;
+    if (!w->buf)
+        return medge_err(MEDGE_ERR_NOMEM, "biomedclip: out of memory for activations");
+    return MEDGE_OK;
+}
+
+/* ------------------------------------------------------------------ parallel pieces */
+
+typedef struct par_rows {
+    float *x;
+    const float *w, *b;
+    int n, d;
+    float eps;
+} par_rows;
+
+static void ln_fn(void *ctx, int ith, int nth)
+{
+    par_rows *p = ctx;
+    long b, e;
+    medge_split(p->n, ith, nth, &b, &e);
+    if (e > b)
+        ops_layernorm(p->x + (size_t)b * p->d, p->w, p->b, (int)(e - b), p->d, p->eps);
+}
+
+static void layernorm(medge_pool *pool, float *x, const float *w, const float *b, int n, int d, float eps)
+{
+    par_rows p = {x, w, b, n, d, eps};
+    medge_pool_run(n > 1 ? pool : NULL, ln_fn, &p);
+}
+
+static void gelu_fn(void *ctx, int ith, int nth)
+{
+    par_rows *p = ctx;
+    long b, e;
+    medge_split((long)p->n, ith, nth, &b, &e);
+    if (e > b)
+        ops_gelu_erf(p->x + (size_t)b * p->d, (int64_t)(e - b) * p->d);
+}
+
+static void gelu(medge_pool *pool, float *x, int n, int d)
+{
+    par_rows p = {x, NULL, NULL, n, d, 0};
+    medge_pool_run(n > 1 ? pool : NULL, gelu_fn, &p);
+}
+
+static void add_rows(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += x[i];
+}
+
+static medge_status linear(bmc_work *wk, const medge_tensor *W, const float *bias, const float *x, float *y, int n)
+{
+    MEDGE_TRY(ops_matmul(wk->pool, &wk->scratch, W, x, y, n));
+    if (bias)
+        ops_add_bias(y, bias, n, (int)W->ne[1]);
+    return MEDGE_OK;
+}
+
+/* Multi-head attention without mask: out[i][h*64..] for queries i < nq over nk keys.
+ * q/k/v rows are strided (fused QKV rows for the ViT). scores: nth * nk floats. */
+typedef struct attn_job {
+    const float *q, *k, *v;
+    size_t q_stride, kv_stride;
+    float *out;
+    size_t out_stride;
+    int nq, nk, n_head;
+    float scale;
+    float *scores;
+} attn_job;
+
+static inline float dot64(const float *a, const float *b)
+{
+    float acc[16] = {0};
+    for (int d = 0; d < HEAD_DIM; d += 16)
+        for (int k = 0; k < 16; k++)
+            acc[k] += a[d + k] * b[d + k];
+    for (int s = 8; s > 0; s >>= 1)
+        for (int k = 0; k < s; k++)
+            acc[k] += acc[k + s];
+    return acc[0];
+}
+
+static void attn_fn(void *ctx, int ith, int nth)
+{
+    attn_job *j = ctx;
+    float *s = j->scores + (size_t)ith * j->nk;
+    long total = (long)j->n_head * j->nq, b, e;
+    medge_split(total, ith, nth, &b, &e);
+    for (long t = b; t < e; t++) {
+        int h = (int)(t / j->nq), i = (int)(t % j->nq);
+        const float *q = j->q + (size_t)i * j->q_stride + (size_t)h * HEAD_DIM;
+        float mx = -INFINITY;
+        for (int c = 0; c < j->nk; c++) {
+            s[c] = dot64(q, j->k + (size_t)c * j->kv_stride + (size_t)h * HEAD_DIM) * j->scale;
+            mx = s[c] > mx ? s[c] : mx;
+        }
+        float sum = 0;
+        for (int c = 0; c < j->nk; c++) {
+            s[c] = expf(s[c] - mx);
+            sum += s[c];
+        }
+        float inv = 1.0f / sum, o[HEAD_DIM] = {0};
+        for (int c = 0; c < j->nk; c++) {
+            const float *vr = j->v + (size_t)c * j->kv_stride + (size_t)h * HEAD_DIM;
+            float p = s[c] * inv;
+            for (int d = 0; d < HEAD_DIM; d++)
+                o[d] += p * vr[d];
+        }
+        memcpy(j->out + (size_t)i * j->out_stride + (size_t)h * HEAD_DIM, o, sizeof o);
+    }
+}
+
+static void attention(medge_pool *pool, attn_job *j)
+{
+    medge_pool_run(j->n_head * j->nq > 1 ? pool : NULL, attn_fn, j);
+}
+
+static int pool_threads(const medge_pool *p) { return p ? medge_pool_size(p) : 1; }
+
+/* ------------------------------------------------------------------ vision */
+
+medge_status bmc_encode_image(const bmc_model *m, bmc_work *wk, const float *pixels, float *feat)
+{
+    const int n = m->n_vtok, D = m->vd, FF = m->vff, P = m->patch, G = m->grid, S = m->image;
+    const size_t pk = (size_t)3 * P * P;
+    const int nth = pool_threads(wk->pool);
+    size_t need = (size_t)n * (3 * D + 3 * D + FF) + (size_t)(n - 1) * pk + (size_t)nth * n;
+    MEDGE_TRY(work_reserve(wk, need));
+    float *x = wk->buf, *h = x + (size_t)n * D, *qkv = h + (size_t)n * D, *att = qkv + (size_t)n * 3 * D;
+    float *ff = att + (size_t)n * D, *patches = ff + (size_t)n * FF, *scores = patches + (size_t)(n - 1) * pk;
+    (void)scores;
+
+    /* im2col: row p = patch (py, px), column (c, ky, kx) as the conv weight [out][c][kh][kw]. */
+    for (int py = 0; py < G; py++)
+        for (int px = 0; px < G; px++) {
+            float *r = patches + (size_t)(py * G + px) * pk;
+            for (int c = 0; c < 3; c++)
+                for (int ky = 0; ky < P; ky++)
+                    memcpy(r + ((size_t)c * P + ky) * P, pixels + ((size_t)c * S + (size_t)py * P + ky) * S + (size_t)px * P,
+                           (size_t)P * sizeof(float));
+        }
+    MEDGE_TRY(linear(wk, &m->patch_w, m->patch_b, patches, x + D, n - 1));
+    MEDGE_TRY(ops_get_row(&m->cls, 0, x));
+    for (int t = 0; t < n; t++) {
+        MEDGE_TRY(ops_get_row(&m->vpos, t, h));
+        add_rows(x + (size_t)t * D, h, (size_t)D);
+    }
+
+    int rows = n; /* rows carried through the residual stream */
+    for (int l = 0; l < m->vl; l++) {
+        const bmc_vlayer *L = &m->vlay[l];
+        const bool last = l == m->vl - 1;
+        memcpy(h, x, (size_t)rows * D * sizeof(float));
+        layernorm(wk->pool, h, L->ln1_w, L->ln1_b, rows, D, m->veps);
+        MEDGE_TRY(linear(wk, &L->qkv, L->qkv_b, h, qkv, rows));
+        int nq = last ? 1 : rows;
+        attn_job j = {qkv, qkv + D, qkv + 2 * D, (size_t)3 * D, (size_t)3 * D, att, (size_t)D, nq, rows, m->vh,
+                      1.0f / sqrtf((float)HEAD_DIM), scores};
+        attention(wk->pool, &j);
+        rows = nq;
+        MEDGE_TRY(linear(wk, &L->out, L->out_b, att, h, rows));
+        add_rows(x, h, (size_t)rows * D);
+        memcpy(h, x, (size_t)rows * D * sizeof(float));
+        layernorm(wk->pool, h, L->ln2_w, L->ln2_b, rows, D, m->veps);
+        MEDGE_TRY(linear(wk, &L->up, L->up_b, h, ff, rows));
+        gelu(wk->pool, ff, rows, FF);
+        MEDGE_TRY(linear(wk, &L->down, L->down_b, ff, h, rows));
+        add_rows(x, h, (size_t)rows * D);
+    }
+    ops_layernorm(x, m->post_w, m->post_b, 1, D, m->veps);
+    return linear(wk, &m->vproj, NULL, x, feat, 1);
+}
+
+/* ------------------------------------------------------------------ text */
+
+medge_status bmc_encode_text(const bmc_model *m, bmc_work *wk, const int32_t *ids, int n, float *feat)
+{
+    const int D = m->td, FF = m->tff;
+    if (n < 1 || n > m->ctx)
+        return medge_err(MEDGE_ERR_RANGE, "biomedclip: %d text tokens (1..%d allowed)", n, m->ctx);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->n_vocab)
+            return medge_err(MEDGE_ERR_RANGE, "biomedclip: token id %d out of range (vocab %d)", ids[i], m->n_vocab);
+    const int nth = pool_threads(wk->pool);
+    size_t need = (size_t)n * (6 * D + FF) + (size_t)nth * n + (size_t)m->tp0;
+    MEDGE_TRY(work_reserve(wk, need));
+    float *x = wk->buf, *h = x + (size_t)n * D, *q = h + (size_t)n * D, *k = q + (size_t)n * D, *v = k + (size_t)n * D;
+    float *att = v + (size_t)n * D, *ff = att + (size_t)n * D, *scores = ff + (size_t)n * FF, *t0 = scores + (size_t)nth * n;
+
+    MEDGE_TRY(ops_get_row(&m->ttype, 0, h));
+    for (int i = 0; i < n; i++) {
+        float *r = x + (size_t)i * D;
+        MEDGE_TRY(ops_get_row(&m->tok, ids[i], r));
+        add_rows(r, h, (size_t)D);
+        MEDGE_TRY(ops_get_row(&m->tpos, i, att));
+        add_rows(r, att, (size_t)D);
+    }
+    layernorm(wk->pool, x, m->tln_w, m->tln_b, n, D, m->teps);
+    int rows = n;
+    for (int l = 0; l < m->tl; l++) {
+        const bmc_tlayer *L = &m->tlay[l];
+        const bool last = l == m->tl - 1;
+        int nq = last ? 1 : rows;
+        MEDGE_TRY(linear(wk, &L->q, L->q_b, x, q, nq));
+        MEDGE_TRY(linear(wk, &L->k, L->k_b, x, k, rows));
+        MEDGE_TRY(linear(wk, &L->v, L->v_b, x, v, rows));
+        attn_job j = {q, k, v, (size_t)D, (size_t)D, att, (size_t)D, nq, rows, m->th, 1.0f / sqrtf((float)HEAD_DIM), scores};
+        attention(wk->pool, &j);
+        rows = nq;
+        MEDGE_TRY(linear(wk, &L->out, L->out_b, att, h, rows));
+        add_rows(x, h, (size_t)rows * D);
+        layernorm(wk->pool, x, L->ln1_w, L->ln1_b, rows, D, m->teps);
+        MEDGE_TRY(linear(wk, &L->up, L->up_b, x, ff, rows));
+        gelu(wk->pool, ff, rows, FF);
+        MEDGE_TRY(linear(wk, &L->down, L->down_b, ff, h, rows));
+        add_rows(x, h, (size_t)rows * D);
+        layernorm(wk->pool, x, L->ln2_w, L->ln2_b, rows, D, m->teps);
+    }
+    MEDGE_TRY(linear(wk, &m->p0, NULL, x, t0, 1));
+    ops_gelu_erf(t0, m->tp0);
+    return linear(wk, &m->p2, NULL, t0, feat, 1);
+}
+
+void bmc_l2_normalize(float *x, int n)
+{
+    double ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    float nrm = (float)sqrt(ss);
+    if (nrm < 1e-12f)
+        nrm = 1e-12f;
+    for (int i = 0; i < n; i++)
+        x[i] /= nrm;
+}

@@ -1,0 +1,70 @@
+/* biomedclip.h - BiomedCLIP (open_clip CustomTextCLIP): a ViT image tower (pre-LN, exact GELU, CLS
+ * pooling, linear head) and a BERT text tower (post-LN, exact GELU, CLS of the last layer, 2-layer
+ * MLP head), both into one joint space; open_clip's image preprocessing bit for bit. Loaded from the
+ * GGUF that convert/biomedclip.c writes (specs/biomedclip.md §7.3), weights used in place. */
+#ifndef MEDGE_MODELS_BIOMEDCLIP_H
+#define MEDGE_MODELS_BIOMEDCLIP_H
+#include "core/threadpool.h"
+#include "formats/gguf.h"
+#include "ops/ops.h"
+
+typedef struct bmc_vlayer {
+    const float *ln1_w, *ln1_b, *qkv_b, *out_b, *ln2_w, *ln2_b, *up_b, *down_b;
+    medge_tensor qkv; /* {D, 3D}: rows Q then K then V */
+    medge_tensor out; /* {D, D} */
+    medge_tensor up;  /* {D, FF} */
+    medge_tensor down; /* {FF, D} */
+} bmc_vlayer;
+
+typedef struct bmc_tlayer {
+    const float *q_b, *k_b, *v_b, *out_b, *ln1_w, *ln1_b, *up_b, *down_b, *ln2_w, *ln2_b;
+    medge_tensor q, k, v, out, up, down;
+} bmc_tlayer;
+
+typedef struct bmc_model {
+    gguf_ctx *g;
+    /* vision */
+    int image, patch, grid, n_vtok, vd, vh, vff, vl, proj;
+    float veps;
+    float mean[3], std[3];
+    medge_tensor patch_w; /* {3*P*P, D} viewed as a matrix (row = c, ky, kx) */
+    const float *patch_b;
+    medge_tensor cls, vpos; /* {D, 1}, {D, n_vtok} */
+    bmc_vlayer *vlay;
+    const float *post_w, *post_b;
+    medge_tensor vproj; /* {D, proj} */
+    /* text */
+    int td, th, tff, tl, ctx, n_vocab, tp0;
+    float teps;
+    medge_tensor tok, tpos, ttype; /* {D, vocab}, {D, n_pos}, {D, n_types} */
+    const float *tln_w, *tln_b;
+    bmc_tlayer *tlay;
+    medge_tensor p0, p2; /* {D, tp0}, {tp0, proj} */
+    float logit_scale;   /* raw (log space) */
+    int32_t cls_id, sep_id, pad_id;
+} bmc_model;
+
+/* Load from an opened GGUF (ownership of g passes to the model, also on failure). */
+medge_status bmc_load(gguf_ctx *g, bmc_model **out);
+void bmc_free(bmc_model *m);
+
+/* Per-thread working memory of a forward pass. */
+typedef struct bmc_work {
+    medge_pool *pool;
+    ops_scratch scratch;
+    float *buf;
+    size_t buf_floats;
+} bmc_work;
+void bmc_work_free(bmc_work *w);
+
+/* open_clip preprocessing of 8-bit interleaved RGB (w x h) into out[3][image][image]: Pillow's
+ * antialiased bicubic resize of the shortest side to `image` (fixed point, horizontal pass first),
+ * round-half-even center crop, /255, (x - mean) / std. */
+medge_status bmc_preprocess(const bmc_model *m, const uint8_t *rgb, int w, int h, float *out);
+/* Image features (before normalisation) of preprocessed pixels: feat[proj]. */
+medge_status bmc_encode_image(const bmc_model *m, bmc_work *wk, const float *pixels, float *feat);
+/* Text features (before normalisation) of token ids ([CLS] ... [SEP], n <= ctx): feat[proj]. */
+medge_status bmc_encode_text(const bmc_model *m, bmc_work *wk, const int32_t *ids, int n, float *feat);
+/* x /= max(||x||, 1e-12). */
+void bmc_l2_normalize(float *x, int n);
+#endif

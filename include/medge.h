@@ -158,6 +158,63 @@ MEDGE_API medge_status medge_image_resize(const medge_image *img, int32_t width,
                                           medge_resample filter, medge_image **out);
 /* dst[c][y][x] = (rgb / 255 - mean[c]) / std[c], planar float32 (3 * width * height). */
 MEDGE_API void medge_image_to_planar(const medge_image *img, const float mean[3], const float std[3], float *dst);
+/* ---------------------------------------------------------------------------------------------
+ * BiomedCLIP: image and text embeddings in one joint space, and zero-shot classification.
+ * A medge_clip holds a loaded BiomedCLIP GGUF (from `medge convert` of an open_clip checkpoint,
+ * optionally `medge quantize`d) plus its threads and scratch memory. Use one handle from one
+ * thread at a time (load one per thread to run in parallel; the weights are mapped read-only
+ * and shared by the OS page cache).
+ *
+ *     medge_clip *clip;
+ *     if (medge_clip_load("biomedclip-f32.gguf", medge_clip_default_params(), &clip) != MEDGE_OK) ...
+ *     float img[512], probs[3];
+ *     medge_clip_embed_image(clip, rgb, width, height, img);        // 8-bit RGB, any size
+ *     const char *labels[] = {"chest X-ray", "brain MRI", "skin lesion"};
+ *     medge_clip_classify(clip, img, labels, 3, "this is a photo of {}", probs, NULL);
+ *     medge_clip_free(clip);
+ * ------------------------------------------------------------------------------------------- */
+typedef struct medge_clip medge_clip;
+
+typedef struct medge_clip_params {
+    int n_threads; /* worker threads including the caller; <= 0: one per core */
+} medge_clip_params;
+
+MEDGE_API medge_clip_params medge_clip_default_params(void);
+/* Load a BiomedCLIP GGUF (memory-mapped). On failure *out is NULL and medge_errmsg(NULL) says why. */
+MEDGE_API medge_status medge_clip_load(const char *path, medge_clip_params params, medge_clip **out);
+/* Same from a caller-owned GGUF image in memory, which must outlive the handle. */
+MEDGE_API medge_status medge_clip_load_memory(const void *data, size_t size, medge_clip_params params,
+                                              medge_clip **out);
+MEDGE_API void medge_clip_free(medge_clip *clip);
+/* Length of every embedding (512 for BiomedCLIP). */
+MEDGE_API int medge_clip_embed_dim(const medge_clip *clip);
+/* Side of the square model input (224). */
+MEDGE_API int medge_clip_image_size(const medge_clip *clip);
+/* exp of the trained logit scale (the softmax temperature of zero-shot classification). */
+MEDGE_API float medge_clip_logit_scale(const medge_clip *clip);
+
+/* open_clip's preprocessing, bit-exact with torchvision + Pillow: bicubic resize of the shortest
+ * side to the input size, center crop, CLIP mean/std. rgb: width * height * 3 bytes, interleaved,
+ * rows packed. pixels: caller buffer of 3 * size * size floats (planar CHW). */
+MEDGE_API medge_status medge_clip_preprocess(medge_clip *clip, const uint8_t *rgb, int32_t width, int32_t height,
+                                             float *pixels);
+/* L2-normalised image embedding (embed_dim floats, caller buffer) of preprocessed pixels. */
+MEDGE_API medge_status medge_clip_embed_pixels(medge_clip *clip, const float *pixels, float *embedding);
+/* Preprocess + embed 8-bit RGB. */
+MEDGE_API medge_status medge_clip_embed_image(medge_clip *clip, const uint8_t *rgb, int32_t width, int32_t height,
+                                              float *embedding);
+/* WordPiece token ids of text as the model sees them ([CLS] ... [SEP], at most the context length).
+ * Writes min(n, max_ids) ids and sets *n_ids to the full count. */
+MEDGE_API medge_status medge_clip_tokenize(medge_clip *clip, const char *text, int32_t *ids, int max_ids,
+                                           int *n_ids);
+/* L2-normalised text embedding of a UTF-8 string (embed_dim floats, caller buffer). */
+MEDGE_API medge_status medge_clip_embed_text(medge_clip *clip, const char *text, float *embedding);
+/* Zero-shot classification of an image embedding: each label is put into template_ at "{}"
+ * (NULL: "this is a photo of {}"; a template without "{}" gets the label appended), embedded,
+ * and probs[i] = softmax(logit_scale * <image, text_i>). probs (n_labels floats) is required;
+ * logits (n_labels floats) may be NULL. */
+MEDGE_API medge_status medge_clip_classify(medge_clip *clip, const float *image_embedding, const char *const *labels,
+                                           int n_labels, const char *template_, float *probs, float *logits);
 
 /* ---- Text generation: MedGemma / Gemma 3 text models ----
  *

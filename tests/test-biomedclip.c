@@ -12,7 +12,7 @@
 #include "formats/torchzip.h"
 #include "models/biomedclip.h"
 #include "quant/types.h"
-//WP
+#include "text/wordpiece.h"
 
 #include <png.h>
 #include <unistd.h>
@@ -132,11 +132,16 @@ static void encode_all(const char *path, const json_value *ref, bool check, run 
     const json_value *txts = json_get(ref, "texts");
     for (size_t i = 0; txts && i < txts->len && i < 16; i++) {
         const json_value *jt = &txts->items[i], *jids = json_get(jt, "ids");
-        int32_t ids[300];
-        int n = (int)jids->len;
-        for (int k = 0; k < n && k < 300; k++)
-            ids[k] = (int32_t)jids->items[k].i;
-        CHECK_OK(bmc_encode_text(m, &wk, ids, n, out->txt[i]));
+        int32_t *ids = NULL;
+        int n = 0;
+        CHECK_OK(bmc_tokenize(m, json_get_str(jt, "text"), &ids, &n));
+        bool same = ids && n == (int)jids->len;
+        for (int k = 0; same && k < n; k++)
+            same = ids[k] == (int32_t)jids->items[k].i;
+        CHECK_MSG(same, "text %zu: token ids differ from the reference (%d vs %zu ids)", i, n, jids->len);
+        if (ids)
+            CHECK_OK(bmc_encode_text(m, &wk, ids, n, out->txt[i]));
+        free(ids);
         if (check) {
             double md = max_diff_json(out->txt[i], json_get(jt, "features"), E);
             CHECK_MSG(md <= 1e-5, "text %zu: features max |diff| %g", i, md);

@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "formats/gguf.h"
+#include "formats/safetensors.h"
 #include "formats/torchzip.h"
 #include "quant/types.h"
 
@@ -33,6 +34,7 @@ typedef struct srcset {
     srct *t;
     size_t n;
     tz_file *tz;
+    st_model *st;
 } srcset;
 
 static srct *find(srcset *s, const char *name)
@@ -51,33 +53,65 @@ bool bmc_is_checkpoint_dir(const char *dir)
     return ok;
 }
 
-static medge_status open_weights(const char *dir, srcset *s)
+static medge_status from_safetensors(const char *path, srcset *s)
 {
-    char *bin = medge_path_join(dir, "open_clip_pytorch_model.bin");
-    if (!bin)
-        return medge_err(MEDGE_ERR_NOMEM, "out of memory");
-    if (medge_file_size(bin) < 0) {
-        free(bin);
-        return medge_err(MEDGE_ERR_NOT_FOUND, "%s: no open_clip_pytorch_model.bin", dir);
-    }
-    medge_status rc = tz_open(bin, &s->tz);
-    free(bin);
-    MEDGE_TRY(rc);
-    s->n = tz_count(s->tz);
+    MEDGE_TRY(st_open(path, &s->st));
+    s->n = st_count(s->st);
     s->t = calloc(s->n ? s->n : 1, sizeof *s->t);
     if (!s->t)
         return medge_err(MEDGE_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < s->n; i++) {
-        const tz_tensor *t = tz_at(s->tz, i);
+        const st_tensor *t = st_at(s->st, i);
         srct *d = &s->t[i];
+        static const tz_dtype map[] = {[ST_F32] = TZ_F32, [ST_F16] = TZ_F16, [ST_BF16] = TZ_BF16, [ST_F64] = TZ_F64,
+                                       [ST_I64] = TZ_I64, [ST_I32] = TZ_I32, [ST_I16] = TZ_I16, [ST_I8] = TZ_I8,
+                                       [ST_U8] = TZ_U8, [ST_BOOL] = TZ_BOOL};
+        if ((unsigned)t->dtype >= sizeof map / sizeof map[0] || t->n_dims > TZ_MAX_DIMS)
+            return medge_err(MEDGE_ERR_UNSUPPORTED, "%s: tensor '%s' has an unsupported dtype", path, t->name);
         d->name = strncmp(t->name, "module.", 7) == 0 ? t->name + 7 : t->name;
-        d->dtype = t->dtype;
+        d->dtype = map[t->dtype];
         d->n_dims = t->n_dims;
-        memcpy(d->shape, t->shape, sizeof d->shape);
+        for (int k = 0; k < t->n_dims; k++)
+            d->shape[k] = t->shape[k];
         d->data = t->data;
         d->nbytes = t->nbytes;
     }
     return MEDGE_OK;
+}
+
+/* open_clip_pytorch_model.bin (what the Hub ships) or open_clip_model.safetensors. */
+static medge_status open_weights(const char *dir, srcset *s)
+{
+    char *bin = medge_path_join(dir, "open_clip_pytorch_model.bin");
+    char *sft = medge_path_join(dir, "open_clip_model.safetensors");
+    medge_status rc = MEDGE_OK;
+    if (!bin || !sft)
+        rc = medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    else if (medge_file_size(bin) >= 0) {
+        rc = tz_open(bin, &s->tz);
+        if (rc == MEDGE_OK) {
+            s->n = tz_count(s->tz);
+            s->t = calloc(s->n ? s->n : 1, sizeof *s->t);
+            if (!s->t)
+                rc = medge_err(MEDGE_ERR_NOMEM, "out of memory");
+        }
+        for (size_t i = 0; rc == MEDGE_OK && i < s->n; i++) {
+            const tz_tensor *t = tz_at(s->tz, i);
+            srct *d = &s->t[i];
+            d->name = strncmp(t->name, "module.", 7) == 0 ? t->name + 7 : t->name;
+            d->dtype = t->dtype;
+            d->n_dims = t->n_dims;
+            memcpy(d->shape, t->shape, sizeof d->shape);
+            d->data = t->data;
+            d->nbytes = t->nbytes;
+        }
+    } else if (medge_file_size(sft) >= 0)
+        rc = from_safetensors(sft, s);
+    else
+        rc = medge_err(MEDGE_ERR_NOT_FOUND, "%s: neither open_clip_pytorch_model.bin nor open_clip_model.safetensors", dir);
+    free(bin);
+    free(sft);
+    return rc;
 }
 
 /* ---- the tensor plan ---- */
@@ -638,5 +672,6 @@ medge_status bmc_convert(const char *dir, const char *out_path, const bmc_conver
     free(p.it);
     free(s.t);
     tz_close(s.tz);
+    st_close(s.st);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include "models/biomedclip.h"
 #include "core/log.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +205,11 @@ static medge_status load_all(bmc_model *m)
     MEDGE_TRY(get_mat(m, "t.proj.0.weight", m->td, m->tp0, &m->p0));
     MEDGE_TRY(get_mat(m, "t.proj.2.weight", m->tp0, m->proj, &m->p2));
 
+    MEDGE_TRY(wp_load_gguf(m->g, &m->vocab));
+    if (wp_n_vocab(m->vocab) != (size_t)m->n_vocab)
+        return medge_err(MEDGE_ERR_MISMATCH, "biomedclip: %zu vocabulary tokens but %d embedding rows",
+                         wp_n_vocab(m->vocab), m->n_vocab);
+
     return MEDGE_OK;
 }
 
@@ -231,6 +237,7 @@ void bmc_free(bmc_model *m)
         return;
     free(m->vlay);
     free(m->tlay);
+    wp_free(m->vocab);
     gguf_close(m->g);
     free(m);
 }
@@ -486,4 +493,94 @@ void bmc_l2_normalize(float *x, int n)
         nrm = 1e-12f;
     for (int i = 0; i < n; i++)
         x[i] /= nrm;
+}
+
+/* Python's html.unescape for the entities prompts realistically contain: &amp; &lt; &gt; &quot;
+ * &apos; &nbsp; and numeric &#NN; / &#xHH;. Writes into dst (at most strlen(src) bytes + NUL). */
+static void html_unescape(const char *src, char *dst)
+{
+    static const struct { const char *name, *utf8; } ents[] = {
+        {"amp;", "&"}, {"lt;", "<"}, {"gt;", ">"}, {"quot;", "\""}, {"apos;", "'"}, {"nbsp;", "\xc2\xa0"},
+    };
+    size_t o = 0;
+    for (const char *p = src; *p;) {
+        if (*p == '&') {
+            bool done = false;
+            for (size_t k = 0; k < sizeof ents / sizeof ents[0] && !done; k++) {
+                size_t nl = strlen(ents[k].name);
+                if (strncmp(p + 1, ents[k].name, nl) == 0) {
+                    size_t ul = strlen(ents[k].utf8);
+                    memcpy(dst + o, ents[k].utf8, ul);
+                    o += ul;
+                    p += 1 + nl;
+                    done = true;
+                }
+            }
+            if (!done && p[1] == '#') {
+                const char *q = p + 2;
+                int base = 10;
+                if (*q == 'x' || *q == 'X') {
+                    base = 16;
+                    q++;
+                }
+                unsigned long cp = 0;
+                int nd = 0;
+                while (nd < 8 && (base == 16 ? isxdigit((unsigned char)*q) : isdigit((unsigned char)*q))) {
+                    cp = cp * (unsigned)base + (unsigned)(isdigit((unsigned char)*q) ? *q - '0' : (tolower((unsigned char)*q) - 'a' + 10));
+                    q++;
+                    nd++;
+                }
+                /* The UTF-8 form (<= 4 bytes) is never longer than "&#N;" (>= 4 bytes). */
+                if (nd > 0 && *q == ';' && cp > 0 && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) &&
+                    (size_t)(q + 1 - p) >= (cp < 0x80 ? 1u : cp < 0x800 ? 2u : cp < 0x10000 ? 3u : 4u)) {
+                    if (cp < 0x80)
+                        dst[o++] = (char)cp;
+                    else if (cp < 0x800) {
+                        dst[o++] = (char)(0xC0 | cp >> 6);
+                        dst[o++] = (char)(0x80 | (cp & 0x3F));
+                    } else if (cp < 0x10000) {
+                        dst[o++] = (char)(0xE0 | cp >> 12);
+                        dst[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
+                        dst[o++] = (char)(0x80 | (cp & 0x3F));
+                    } else {
+                        dst[o++] = (char)(0xF0 | cp >> 18);
+                        dst[o++] = (char)(0x80 | (cp >> 12 & 0x3F));
+                        dst[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
+                        dst[o++] = (char)(0x80 | (cp & 0x3F));
+                    }
+                    p = q + 1;
+                    done = true;
+                }
+            }
+            if (done)
+                continue;
+        }
+        dst[o++] = *p++;
+    }
+    dst[o] = 0;
+}
+
+medge_status bmc_tokenize(const bmc_model *m, const char *text, int32_t **ids, int *n)
+{
+    *ids = NULL;
+    *n = 0;
+    if (!text)
+        return medge_err(MEDGE_ERR_INVALID_ARG, "biomedclip: no text");
+    size_t len = strlen(text);
+    char *a = malloc(len + 1), *b = malloc(len + 1);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    }
+    html_unescape(text, a);
+    html_unescape(a, b);
+    /* Whitespace collapsing and stripping change nothing for BERT's whitespace split. */
+    size_t cnt = 0;
+    medge_status rc = wp_encode(m->vocab, b, strlen(b), (size_t)m->ctx, ids, &cnt);
+    free(a);
+    free(b);
+    MEDGE_TRY(rc);
+    *n = (int)cnt;
+    return MEDGE_OK;
 }

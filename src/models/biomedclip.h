@@ -7,6 +7,7 @@
 #include "core/threadpool.h"
 #include "formats/gguf.h"
 #include "ops/ops.h"
+#include "text/wordpiece.h"
 
 typedef struct bmc_vlayer {
     const float *ln1_w, *ln1_b, *qkv_b, *out_b, *ln2_w, *ln2_b, *up_b, *down_b;
@@ -41,7 +42,7 @@ typedef struct bmc_model {
     bmc_tlayer *tlay;
     medge_tensor p0, p2; /* {D, tp0}, {tp0, proj} */
     float logit_scale;   /* raw (log space) */
-    int32_t cls_id, sep_id, pad_id;
+    wp_vocab *vocab;
 } bmc_model;
 
 /* Load from an opened GGUF (ownership of g passes to the model, also on failure). */
@@ -65,6 +66,10 @@ medge_status bmc_preprocess(const bmc_model *m, const uint8_t *rgb, int w, int h
 medge_status bmc_encode_image(const bmc_model *m, bmc_work *wk, const float *pixels, float *feat);
 /* Text features (before normalisation) of token ids ([CLS] ... [SEP], n <= ctx): feat[proj]. */
 medge_status bmc_encode_text(const bmc_model *m, bmc_work *wk, const int32_t *ids, int n, float *feat);
+/* open_clip's HFTokenizer for this model: html-unescape (twice) and whitespace cleanup, then BERT
+ * WordPiece into [CLS] ... [SEP], truncated to the context length (keeping [SEP]). *ids is
+ * malloc'd (free()). */
+medge_status bmc_tokenize(const bmc_model *m, const char *text, int32_t **ids, int *n);
 /* x /= max(||x||, 1e-12). */
 void bmc_l2_normalize(float *x, int n);
 #endif

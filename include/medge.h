@@ -158,6 +158,7 @@ MEDGE_API medge_status medge_image_resize(const medge_image *img, int32_t width,
                                           medge_resample filter, medge_image **out);
 /* dst[c][y][x] = (rgb / 255 - mean[c]) / std[c], planar float32 (3 * width * height). */
 MEDGE_API void medge_image_to_planar(const medge_image *img, const float mean[3], const float std[3], float *dst);
+
 /* ---------------------------------------------------------------------------------------------
  * BiomedCLIP: image and text embeddings in one joint space, and zero-shot classification.
  * A medge_clip holds a loaded BiomedCLIP GGUF (from `medge convert` of an open_clip checkpoint,

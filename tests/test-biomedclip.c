@@ -14,25 +14,21 @@
 #include "quant/types.h"
 #include "text/wordpiece.h"
 
-#include <png.h>
+#include "codec/codecs.h"
 #include <unistd.h>
 
 static uint8_t *load_png(const char *path, int *w, int *h)
 {
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&img, path))
+    medge_image *img = NULL;
+    if (medge_codecs_load_image(path, &img) != MEDGE_OK)
         return NULL;
-    img.format = PNG_FORMAT_RGB;
-    uint8_t *buf = malloc(PNG_IMAGE_SIZE(img));
-    if (!buf || !png_image_finish_read(&img, NULL, buf, 0, NULL)) {
-        free(buf);
-        png_image_free(&img);
-        return NULL;
-    }
-    *w = (int)img.width;
-    *h = (int)img.height;
+    *w = medge_image_width(img);
+    *h = medge_image_height(img);
+    size_t n = (size_t)*w * (size_t)*h * 3;
+    uint8_t *buf = malloc(n);
+    if (buf)
+        memcpy(buf, medge_image_rgb(img), n);
+    medge_image_free(img);
     return buf;
 }
 

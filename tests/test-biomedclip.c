@@ -56,7 +56,7 @@ static double max_diff_json(const float *a, const json_value *arr, int n)
     return md;
 }
 
-static __attribute__((unused)) double cosine(const float *a, const float *b, int n)
+static double cosine(const float *a, const float *b, int n)
 {
     double ab = 0, aa = 0, bb = 0;
     for (int i = 0; i < n; i++) {
@@ -180,10 +180,248 @@ static void encode_all(const char *path, const json_value *ref, bool check, run 
     bmc_free(m);
 }
 
+
+/* ---- crafted inputs ---- */
+
+static void put16(FILE *f, unsigned v) { fputc(v & 255, f); fputc(v >> 8 & 255, f); }
+static void put32(FILE *f, unsigned v) { put16(f, v & 0xFFFF); put16(f, v >> 16); }
+
+/* A zip with stored entries (CRC left 0: the reader does not check it). */
+static void write_zip(const char *path, const char *const *names, const void *const *data, const size_t *sizes, int n)
+{
+    FILE *f = fopen(path, "wb");
+    long offs[16];
+    for (int i = 0; i < n; i++) {
+        offs[i] = ftell(f);
+        put32(f, 0x04034b50);
+        put16(f, 20); put16(f, 0); put16(f, 0); put16(f, 0); put16(f, 0);
+        put32(f, 0); put32(f, (unsigned)sizes[i]); put32(f, (unsigned)sizes[i]);
+        put16(f, (unsigned)strlen(names[i])); put16(f, 0);
+        fputs(names[i], f);
+        fwrite(data[i], 1, sizes[i], f);
+    }
+    long cd = ftell(f);
+    for (int i = 0; i < n; i++) {
+        put32(f, 0x02014b50);
+        put16(f, 20); put16(f, 20); put16(f, 0); put16(f, 0); put16(f, 0); put16(f, 0);
+        put32(f, 0); put32(f, (unsigned)sizes[i]); put32(f, (unsigned)sizes[i]);
+        put16(f, (unsigned)strlen(names[i])); put16(f, 0); put16(f, 0); put16(f, 0); put16(f, 0);
+        put32(f, 0); put32(f, (unsigned)offs[i]);
+        fputs(names[i], f);
+    }
+    long end = ftell(f);
+    put32(f, 0x06054b50);
+    put16(f, 0); put16(f, 0); put16(f, (unsigned)n); put16(f, (unsigned)n);
+    put32(f, (unsigned)(end - cd)); put32(f, (unsigned)cd); put16(f, 0);
+    fclose(f);
+}
+
+static void write_text(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "wb");
+    fputs(s, f);
+    fclose(f);
+}
+
+/* A checkpoint dir in tmp: config and (optionally) vocab linked from the reference. */
+static const char *make_dir(const char *name, bool vocab)
+{
+    const char *d = test_tmp(name);
+    static char dir[1024];
+    snprintf(dir, sizeof dir, "%s", d);
+    char cmd[3000];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    CHECK(system(cmd) == 0);
+    char a[1200], b[1200];
+    snprintf(a, sizeof a, "%s/open_clip_config.json", dir);
+    CHECK(symlink(test_ref("biomedclip-tiny/open_clip_config.json"), a) == 0 || (perror(a), 0));
+    if (vocab) {
+        snprintf(b, sizeof b, "%s/vocab.txt", dir);
+        CHECK(symlink(test_ref("biomedclip-tiny/vocab.txt"), b) == 0);
+    }
+    return dir;
+}
+
+/* The tiny checkpoint as safetensors; rename_from/reshape: declare one tensor with another shape
+ * of the same size. */
+static void write_safetensors(const char *path, const char *reshape, const int64_t *shape2, int nd2)
+{
+    tz_file *tz = NULL;
+    CHECK_OK(tz_open(test_ref("biomedclip-tiny/open_clip_pytorch_model.bin"), &tz));
+    if (!tz)
+        return;
+    medge_buf h = {0};
+    medge_buf_puts(&h, "{");
+    uint64_t off = 0;
+    for (size_t i = 0; i < tz_count(tz); i++) {
+        const tz_tensor *t = tz_at(tz, i);
+        medge_buf_printf(&h, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", i ? "," : "", t->name,
+                         t->dtype == TZ_F32 ? "F32" : "I64");
+        bool re = reshape && strcmp(t->name, reshape) == 0;
+        int nd = re ? nd2 : t->n_dims;
+        for (int k = 0; k < nd; k++)
+            medge_buf_printf(&h, "%s%lld", k ? "," : "", (long long)(re ? shape2[k] : t->shape[k]));
+        medge_buf_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                         (unsigned long long)(off + t->nbytes));
+        off += t->nbytes;
+    }
+    medge_buf_puts(&h, "}");
+    while (h.len % 8)
+        medge_buf_puts(&h, " ");
+    FILE *f = fopen(path, "wb");
+    uint64_t hl = h.len;
+    fwrite(&hl, 8, 1, f);
+    fwrite(h.data, 1, h.len, f);
+    for (size_t i = 0; i < tz_count(tz); i++)
+        fwrite(tz_at(tz, i)->data, 1, tz_at(tz, i)->nbytes, f);
+    fclose(f);
+    medge_buf_free(&h);
+    tz_close(tz);
+}
+
+static bool msg_has(const char *s) { return strstr(medge_errmsg(NULL), s) != NULL; }
+
+static void test_bad_inputs(const char *f32_path)
+{
+    /* Not a zip (a legacy torch.save file starts with a pickle). */
+    const char *p = test_tmp("not-a-zip.bin");
+    write_text(p, "\x80\x02\x8a\x0alegacy torch.save");
+    tz_file *tz = NULL;
+    CHECK_EQ_INT(tz_open(p, &tz), MEDGE_ERR_FORMAT);
+    CHECK_MSG(msg_has("not a zip"), "%s", medge_errmsg(NULL));
+
+    /* A pickle calling os.system: refused at the GLOBAL, nothing executed. */
+    static const char evil[] = "\x80\x02" "cos\nsystem\nq\x00X\x05\x00\x00\x00touchq\x01\x85q\x02Rq\x03.";
+    static const char weird[] = "\x80\x02}q\x00(X\x01\x00\x00\x00" "a" "i__main__\nX\nq\x01u.";
+    const char *names[2] = {"archive/data.pkl", "archive/version"};
+    const void *data[2] = {evil, "3\n"};
+    size_t sizes[2] = {sizeof evil - 1, 2};
+    p = test_tmp("evil-global.bin");
+    write_zip(p, names, data, sizes, 2);
+    CHECK_EQ_INT(tz_open(p, &tz), MEDGE_ERR_UNSUPPORTED);
+    CHECK_MSG(msg_has("global 'os.system' is not allowed"), "%s", medge_errmsg(NULL));
+    data[0] = weird;
+    sizes[0] = sizeof weird - 1;
+    p = test_tmp("weird-opcode.bin");
+    write_zip(p, names, data, sizes, 2);
+    CHECK_EQ_INT(tz_open(p, &tz), MEDGE_ERR_UNSUPPORTED);
+    CHECK_MSG(msg_has("opcode 0x69"), "%s", medge_errmsg(NULL));
+
+    /* The converter on those, through a checkpoint directory. */
+    const char *dir = make_dir("bmc-evil", true);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/open_clip_pytorch_model.bin", dir);
+    data[0] = evil;
+    sizes[0] = sizeof evil - 1;
+    write_zip(path, names, data, sizes, 2);
+    CHECK_EQ_INT(bmc_convert(dir, test_tmp("bmc-evil.gguf"), NULL), MEDGE_ERR_UNSUPPORTED);
+    CHECK(access(test_tmp("bmc-evil.gguf"), F_OK) != 0);
+
+    /* safetensors twin: same GGUF tensors as from the .bin. */
+    dir = make_dir("bmc-st", true);
+    snprintf(path, sizeof path, "%s/open_clip_model.safetensors", dir);
+    write_safetensors(path, NULL, NULL, 0);
+    const char *st_gguf = test_tmp("bmc-st.gguf");
+    CHECK_OK(bmc_convert(dir, st_gguf, NULL));
+    gguf_ctx *a = NULL, *b = NULL;
+    CHECK_OK(gguf_open(f32_path, &a));
+    CHECK_OK(gguf_open(st_gguf, &b));
+    if (a && b) {
+        CHECK_EQ_INT(a->n_tensors, b->n_tensors);
+        size_t same = 0;
+        for (uint64_t i = 0; i < a->n_tensors && i < b->n_tensors; i++)
+            same += a->tensors[i].nbytes == b->tensors[i].nbytes &&
+                    memcmp(a->tensors[i].data, b->tensors[i].data, a->tensors[i].nbytes) == 0;
+        CHECK_EQ_INT(same, a->n_tensors);
+    }
+    gguf_close(a);
+    gguf_close(b);
+
+    /* Wrong shape (same element count, so the container itself is valid). */
+    dir = make_dir("bmc-shape", true);
+    snprintf(path, sizeof path, "%s/open_clip_model.safetensors", dir);
+    int64_t sh[2] = {512, 512};
+    write_safetensors(path, "visual.trunk.blocks.1.mlp.fc2.weight", sh, 2);
+    CHECK_EQ_INT(bmc_convert(dir, test_tmp("bmc-shape.gguf"), NULL), MEDGE_ERR_MISMATCH);
+    CHECK_MSG(msg_has("'visual.trunk.blocks.1.mlp.fc2.weight' has shape [512,512], expected [256,1024]"), "%s",
+              medge_errmsg(NULL));
+
+    /* A vocabulary with more tokens than the embedding has rows. */
+    dir = make_dir("bmc-vocab", false);
+    snprintf(path, sizeof path, "%s/open_clip_pytorch_model.bin", dir);
+    CHECK(symlink(test_ref("biomedclip-tiny/open_clip_pytorch_model.bin"), path) == 0);
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    FILE *f = fopen(path, "wb");
+    for (int i = 0; i < 30523; i++)
+        fprintf(f, i == 0 ? "[PAD]\n" : i == 1 ? "[UNK]\n" : i == 2 ? "[CLS]\n" : i == 3 ? "[SEP]\n" : "tok%d\n", i);
+    fclose(f);
+    CHECK_EQ_INT(bmc_convert(dir, test_tmp("bmc-vocab.gguf"), NULL), MEDGE_ERR_MISMATCH);
+    CHECK_MSG(msg_has("30523 tokens but the token embedding has 30522 rows"), "%s", medge_errmsg(NULL));
+}
+
+/* Requantize the 2-D linear weights of a GGUF (rows a multiple of 32) to type. */
+static void requant(const char *src, const char *dst, uint32_t type)
+{
+    gguf_ctx *g = NULL;
+    gguf_writer *w = NULL;
+    CHECK_OK(gguf_open(src, &g));
+    CHECK_OK(gguf_writer_open(dst, &w));
+    if (!g || !w)
+        return;
+    CHECK_OK(gguf_writer_copy_kv(w, g));
+    uint32_t *types = calloc(g->n_tensors, sizeof *types);
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const gguf_tensor *t = &g->tensors[i];
+        const char *n = t->name.s;
+        bool lin = t->n_dims == 2 && t->ne[0] % 32 == 0 && strstr(n, ".weight") &&
+                   (strstr(n, "attn_") || strstr(n, "ffn_") || strstr(n, "proj"));
+        types[i] = lin ? type : t->type;
+        CHECK_OK(gguf_writer_add_tensor(w, n, types[i], t->n_dims, t->ne));
+    }
+    CHECK_OK(gguf_writer_begin_data(w));
+    const quant_traits *qt = quant_get_traits(type);
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const gguf_tensor *t = &g->tensors[i];
+        if (types[i] == t->type) {
+            CHECK_OK(gguf_writer_write(w, t->data, t->nbytes));
+            continue;
+        }
+        size_t rs = quant_row_size(type, t->ne[0]);
+        uint8_t *row = malloc(rs);
+        for (int64_t r = 0; r < t->ne[1]; r++) {
+            qt->from_float_ref((const float *)t->data + r * t->ne[0], row, t->ne[0]);
+            if (gguf_writer_write(w, row, rs) != MEDGE_OK)
+                CHECK(!"write failed");
+        }
+        free(row);
+    }
+    CHECK_OK(gguf_writer_finish(w));
+    gguf_writer_free(w);
+    free(types);
+    gguf_close(g);
+}
+
+static int top_label(const float *img, const run *r, int E)
+{
+    int best = 0;
+    float bd = -1e30f;
+    for (int b = 0; b < 16; b++) {
+        float d = 0;
+        for (int k = 0; k < E; k++)
+            d += img[k] * r->txt[b][k];
+        if (d > bd) {
+            bd = d;
+            best = b;
+        }
+    }
+    return best;
+}
+
 int main(void)
 {
     const char *dir = test_ref("biomedclip-tiny");
-    const char *f32 = test_tmp("biomedclip-tiny-f32.gguf");
+    char f32[1024];
+    snprintf(f32, sizeof f32, "%s", test_tmp("biomedclip-tiny-f32.gguf"));
     CHECK_OK(bmc_convert(dir, f32, NULL));
     json_doc *doc = NULL;
     CHECK_OK(json_parse_file(test_ref("biomedclip-tiny/reference.json"), &doc));
@@ -194,6 +432,42 @@ int main(void)
     CHECK_OK(medge_pool_create(2, &pool));
     static run r32;
     encode_all(f32, ref, true, &r32, pool);
+
+    /* Q8_0 linear layers: embeddings close to F32 and the same zero-shot top label. */
+    char q8[1024];
+    snprintf(q8, sizeof q8, "%s", test_tmp("biomedclip-tiny-q8_0.gguf"));
+    requant(f32, q8, GGML_TYPE_Q8_0);
+    static run rq;
+    encode_all(q8, ref, false, &rq, pool);
+    const int E = 128;
+    double worst = 1;
+    int agree = 0;
+    for (int i = 0; i < 4; i++) {
+        double c = cosine(r32.img[i], rq.img[i], E);
+        worst = fmin(worst, c);
+        CHECK_MSG(c >= 0.9995, "Q8_0 image %d: cosine %.6f", i, c);
+        /* Random weights make near-ties (the reference's top-2 logits differ by 3e-4..1e-2): where
+         * the labels differ, the Q8_0 choice must be within 0.005 logits of the F32 best. */
+        int t32 = top_label(r32.img[i], &r32, E), t8 = top_label(rq.img[i], &rq, E);
+        float d32 = 0, d8 = 0;
+        for (int k = 0; k < E; k++) {
+            d32 += r32.img[i][k] * r32.txt[t32][k];
+            d8 += r32.img[i][k] * r32.txt[t8][k];
+        }
+        const double scale = 19.2836971282959;
+        agree += t32 == t8;
+        CHECK_MSG(scale * (d32 - d8) <= 0.005, "Q8_0 image %d: top label %d, F32 %d (F32 margin %.5f logits)", i, t8,
+                  t32, scale * (d32 - d8));
+    }
+    for (int i = 0; i < 16; i++) {
+        double c = cosine(r32.txt[i], rq.txt[i], E);
+        worst = fmin(worst, c);
+        CHECK_MSG(c >= 0.9995, "Q8_0 text %d: cosine %.6f", i, c);
+    }
+    printf("Q8_0: worst cosine with F32 %.6f, same top label on %d/4 images\n", worst, agree);
+    CHECK(agree >= 3);
+
+    test_bad_inputs(f32);
     medge_pool_free(pool);
     json_free(doc);
     TEST_END();

@@ -8,6 +8,7 @@
  * are split across the pool here. */
 #include "models/biomedclip.h"
 #include "core/log.h"
+#include "ops/gelu-fast.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -295,7 +296,7 @@ static void gelu_fn(void *ctx, int ith, int nth)
     long b, e;
     medge_split((long)p->n, ith, nth, &b, &e);
     if (e > b)
-        ops_gelu_erf(p->x + (size_t)b * p->d, (int64_t)(e - b) * p->d);
+        ops_gelu_erf_fast(p->x + (size_t)b * p->d, (int64_t)(e - b) * p->d);
 }
 
 static void gelu(medge_pool *pool, float *x, int n, int d)
@@ -479,7 +480,7 @@ medge_status bmc_encode_text(const bmc_model *m, bmc_work *wk, const int32_t *id
         layernorm(wk->pool, x, L->ln2_w, L->ln2_b, rows, D, m->teps);
     }
     MEDGE_TRY(linear(wk, &m->p0, NULL, x, t0, 1));
-    ops_gelu_erf(t0, m->tp0);
+    ops_gelu_erf_fast(t0, m->tp0);
     return linear(wk, &m->p2, NULL, t0, feat, 1);
 }
 

@@ -2,6 +2,7 @@
  * The checkpoint kind is recognised from the directory's files; each kind is one `if` branch
  * in run() (Gemma 3 / MedGemma: config.json). */
 #include "tool.h"
+#include "convert/biomedclip.h"
 #include "convert/gemma3.h"
 #include "quant/types.h"
 
@@ -18,6 +19,9 @@ static void usage(FILE *f)
             "does (same keys, tensor names, order, types and bytes).\n"
             "Supported: Gemma 3 / MedGemma (config.json model_type gemma3 or gemma3_text): the text\n"
             "model to OUT.gguf and, with --mmproj, the vision tower + projector to a separate file.\n"
+            "Also: an open_clip BiomedCLIP checkpoint (open_clip_config.json + open_clip_pytorch_model.bin\n"
+            "or open_clip_model.safetensors + vocab.txt) -> one GGUF with both towers (--outtype f32,\n"
+            "the default for it, or f16 for the linear weights; quantize further with medge quantize).\n"
             "\n"
             "options:\n"
             "  -o, --outfile PATH     text model GGUF to write\n"
@@ -73,6 +77,31 @@ static int parse_outtype(const char *s, uint32_t *t)
     else if (!strcmp(s, "q8_0")) *t = GGML_TYPE_Q8_0;
     else return 0;
     return 1;
+}
+
+/* BiomedCLIP branch: one GGUF with both towers (src/convert/biomedclip.c). */
+static int convert_biomedclip(const gemma3_convert_params *p, int argc, char **argv, int quiet)
+{
+    int explicit_type = 0;
+    for (int i = 1; i < argc; i++)
+        explicit_type |= !strcmp(argv[i], "--outtype");
+    if (!p->out_path || p->mmproj_path || p->vocab_only) {
+        fprintf(stderr, "medge convert: a BiomedCLIP checkpoint needs -o (no --mmproj / --vocab-only)\n");
+        return 2;
+    }
+    if (explicit_type && p->outtype != GGML_TYPE_F32 && p->outtype != GGML_TYPE_F16) {
+        fprintf(stderr, "medge convert: BiomedCLIP --outtype is f32 or f16 (then `medge quantize`)\n");
+        return 2;
+    }
+    bmc_convert_opts o = {explicit_type && p->outtype == GGML_TYPE_F16, p->name};
+    double t0 = tool_now();
+    medge_status rc = bmc_convert(p->hf_dir, p->out_path, &o);
+    if (rc != MEDGE_OK)
+        return tool_fail("convert", rc);
+    printf("%s  (BiomedCLIP, %s)\n", p->out_path, o.f16 ? "f16" : "f32");
+    if (!quiet)
+        fprintf(stderr, "converted in %.2f s, peak RSS %.1f MB\n", tool_now() - t0, (double)tool_peak_rss() / 1e6);
+    return 0;
 }
 
 static int run(int argc, char **argv)
@@ -135,10 +164,12 @@ static int run(int argc, char **argv)
     convert_output text = {0}, mm = {0};
     medge_status rc;
     /* One branch per checkpoint kind, recognised from the directory's files. */
-    if (file_in(p.hf_dir, "config.json")) {
+    if (bmc_is_checkpoint_dir(p.hf_dir)) {
+        return convert_biomedclip(&p, argc, argv, quiet); /* open_clip BiomedCLIP: open_clip_config.json */
+    } else if (file_in(p.hf_dir, "config.json")) {
         rc = gemma3_convert(&p, &text, &mm); /* Gemma 3 / MedGemma; explains other config.json kinds */
     } else {
-        fprintf(stderr, "medge convert: %s: no config.json: not a supported checkpoint directory\n", p.hf_dir);
+        fprintf(stderr, "medge convert: %s: no config.json or open_clip_config.json: not a supported checkpoint directory\n", p.hf_dir);
         return 1;
     }
     if (!quiet && ps.last > 0)
@@ -157,4 +188,4 @@ static int run(int argc, char **argv)
     return 0;
 }
 
-const struct medge_cmd medge_cmd_convert = {"convert", "Hugging Face checkpoint (Gemma 3 / MedGemma) -> GGUF (+ mmproj)", run};
+const struct medge_cmd medge_cmd_convert = {"convert", "Hugging Face checkpoint (Gemma 3 / MedGemma, BiomedCLIP) -> GGUF (+ mmproj)", run};

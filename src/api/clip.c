@@ -50,8 +50,8 @@ medge_status medge_clip_load(const char *path, medge_clip_params params, medge_c
     if (!path)
         return medge_err(MEDGE_ERR_INVALID_ARG, "medge_clip_load: path is NULL");
     gguf_ctx *g = NULL;
-    medge_status rc = gguf_open(path, &g);
-    rc = finish_load(g, rc, params, out);
+    MEDGE_TRY(gguf_open(path, &g)); /* its messages name the file */
+    medge_status rc = finish_load(g, MEDGE_OK, params, out);
     return rc == MEDGE_OK ? rc : medge_err_prefix(rc, "%s", path);
 }
 

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# cli-biomedclip.sh - medge convert / embed / classify on the BiomedCLIP reference checkpoint.
+set -euo pipefail
+M="$MEDGE_BIN"; R="$MEDGE_REF_DIR"; T="$MEDGE_TEST_TMP/cli-biomedclip"
+rm -rf "$T"; mkdir -p "$T"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$M" convert "$R/biomedclip-tiny" -o "$T/clip.gguf" -q >/dev/null || fail "convert"
+"$M" embed --help | grep -q -- "--text" || fail "embed --help"
+"$M" classify --help | grep -q -- "--label-set" || fail "classify --help"
+
+# Image embedding: 128 values, unit norm; same numbers as the reference (normalised features).
+"$M" embed -m "$T/clip.gguf" -t 2 "$R/images/test-image-224.png" > "$T/img.txt"
+python3 - "$T/img.txt" "$R/biomedclip-tiny/reference.json" <<'PY' || fail "image embedding"
+import json, math, sys
+line = open(sys.argv[1]).read().strip().split("\t")
+v = [float(x) for x in line[1].split()]
+ref = json.load(open(sys.argv[2]))
+want = [i for i in ref["images"] if i["file"] == "test-image-224.png"][0]["embedding"]
+assert len(v) == 128, len(v)
+assert abs(math.sqrt(sum(x * x for x in v)) - 1) < 1e-5
+d = max(abs(a - b) for a, b in zip(v, want)); assert d <= 1e-5, d
+PY
+
+# Text embedding as JSON, against the reference.
+"$M" embed -m "$T/clip.gguf" --json --text "this is a photo of brain MRI" > "$T/txt.json"
+python3 - "$T/txt.json" "$R/biomedclip-tiny/reference.json" <<'PY' || fail "text embedding"
+import json, sys
+out = json.load(open(sys.argv[1]))
+ref = json.load(open(sys.argv[2]))
+want = [t for t in ref["texts"] if t["text"] == "this is a photo of brain MRI"][0]["embedding"]
+assert out[0]["kind"] == "text" and out[0]["input"] == "this is a photo of brain MRI"
+d = max(abs(a - b) for a, b in zip(out[0]["embedding"], want)); assert d <= 1e-5, d
+PY
+
+# Zero-shot: probabilities of the reference's 16 prompts (template "{}" = the whole prompt).
+python3 - "$R/biomedclip-tiny/reference.json" > "$T/labels.txt" <<'PY'
+import json, sys
+ref = json.load(open(sys.argv[1]))
+print(",".join(t["text"] for t in ref["texts"][:8]))
+PY
+"$M" classify -m "$T/clip.gguf" "$R/images/xray-like-400x500.png" --labels "$(cat "$T/labels.txt")" --template "{}" \
+    --json > "$T/cls.json"
+python3 - "$T/cls.json" "$R/biomedclip-tiny/reference.json" <<'PY' || fail "classify"
+import json, math, sys
+out = json.load(open(sys.argv[1]))[0]["results"]
+ref = json.load(open(sys.argv[2]))
+texts = [t["text"] for t in ref["texts"][:8]]
+logits = ref["logits"][0][:8]
+m = max(logits); e = [math.exp(x - m) for x in logits]; s = sum(e)
+want = {texts[i]: e[i] / s for i in range(8)}
+assert len(out) == 8
+assert all(out[i]["prob"] >= out[i + 1]["prob"] for i in range(7)), "not sorted"
+assert abs(sum(r["prob"] for r in out) - 1) < 1e-5
+for r in out:
+    assert abs(r["prob"] - want[r["label"]]) < 1e-5, (r, want[r["label"]])
+PY
+"$M" classify -m "$T/clip.gguf" "$R/images/test-image-224.png" --label-set chest-xray --top 2 > "$T/top.txt"
+[ "$(grep -c '^  ' "$T/top.txt")" = 2 ] || fail "--top 2"
+
+# Errors: missing labels, unknown set, non-image input, non-BiomedCLIP model.
+if "$M" classify -m "$T/clip.gguf" "$R/images/test-image-224.png" 2>/dev/null; then fail "no labels accepted"; fi
+if "$M" classify -m "$T/clip.gguf" "$R/images/test-image-224.png" --label-set nope 2>/dev/null; then fail "bad set"; fi
+if "$M" embed -m "$T/clip.gguf" "$R/biomedclip-tiny/vocab.txt" 2>"$T/err.txt"; then fail "vocab.txt as image"; fi
+if "$M" embed -m "$R/biomedclip-tiny/vocab.txt" --text x 2>"$T/err2.txt"; then fail "vocab.txt as model"; fi
+grep -q "medge embed:" "$T/err2.txt" || fail "error message"
+echo "cli-biomedclip ok"

@@ -58,6 +58,23 @@ PY
 "$M" classify -m "$T/clip.gguf" "$R/images/test-image-224.png" --label-set chest-xray --top 2 > "$T/top.txt"
 [ "$(grep -c '^  ' "$T/top.txt")" = 2 ] || fail "--top 2"
 
+# INT8: medge quantize Q8_0 (linear layers, token embedding; the 16-wide patch rows fall back to
+# F16); embeddings stay within cosine 0.9995 of F32.
+"$M" quantize -q "$T/clip.gguf" "$T/clip-q8_0.gguf" Q8_0 >/dev/null 2>&1 || fail "quantize Q8_0"
+for f in clip clip-q8_0; do
+  "$M" embed -m "$T/$f.gguf" "$R"/images/*.png --text "this is a photo of pneumonia" > "$T/$f.emb"
+done
+python3 - "$T/clip.emb" "$T/clip-q8_0.emb" <<'PY' || fail "Q8_0 fidelity"
+import sys
+a = [l.split("\t") for l in open(sys.argv[1])]
+b = [l.split("\t") for l in open(sys.argv[2])]
+assert len(a) == len(b) == 5
+for (n, x), (m, y) in zip(a, b):
+    x = [float(v) for v in x.split()]; y = [float(v) for v in y.split()]
+    c = sum(p * q for p, q in zip(x, y))
+    assert c >= 0.9995, (n, c)
+PY
+
 # Errors: missing labels, unknown set, non-image input, non-BiomedCLIP model.
 if "$M" classify -m "$T/clip.gguf" "$R/images/test-image-224.png" 2>/dev/null; then fail "no labels accepted"; fi
 if "$M" classify -m "$T/clip.gguf" "$R/images/test-image-224.png" --label-set nope 2>/dev/null; then fail "bad set"; fi

@@ -20,7 +20,10 @@ static void help(FILE *f)
             "  --text TEXT        embed this text instead of images (repeatable; may be mixed with images)\n"
             "  --json             print a JSON array of {\"input\", \"kind\", \"embedding\"} objects\n"
             "  -t, --threads N    threads (default: all cores)\n"
-            "  -v, --verbose      print the time of each embedding to stderr\n\n"
+            "  -v, --verbose      print the time of each embedding to stderr\n"
+            "  --bench N          time N more runs of each input after the first (image: preprocessing of\n"
+            "                     the decoded image + encoder; text: tokenizer + encoder) and print the\n"
+            "                     median and best time to stderr\n\n"
             "Plain output: one line per input, the input (file name or text), a tab, then the values\n"
             "separated by spaces.\n");
 }
@@ -48,10 +51,16 @@ static void print_one(medge_buf *b, int json, int first, const char *input, cons
     b->data[0] = 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static int run(int argc, char **argv)
 {
     const char *model = NULL;
-    int json = 0, verbose = 0;
+    int json = 0, verbose = 0, bench = 0;
     medge_clip_params cp = medge_clip_default_params();
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
     int *is_text = calloc((size_t)argc, sizeof *is_text);
@@ -72,7 +81,7 @@ static int run(int argc, char **argv)
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             verbose = 1;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--text") || !strcmp(a, "-t") ||
-                   !strcmp(a, "--threads")) {
+                   !strcmp(a, "--threads") || !strcmp(a, "--bench")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "medge embed: %s needs a value\n", a);
                 free(inputs);
@@ -85,7 +94,9 @@ static int run(int argc, char **argv)
             else if (!strcmp(a, "--text")) {
                 inputs[n_in] = v;
                 is_text[n_in++] = 1;
-            } else
+            } else if (!strcmp(a, "--bench"))
+                bench = atoi(v) > 0 ? atoi(v) : 0;
+            else
                 cp.n_threads = atoi(v);
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "medge embed: unknown option '%s'\n", a);
@@ -115,26 +126,37 @@ static int run(int argc, char **argv)
     float *e = malloc((size_t)E * sizeof *e);
     medge_buf b = {0};
     medge_buf_puts(&b, "");
-    for (int i = 0; i < n_in && e; i++) {
-        double t0 = tool_now();
-        if (is_text[i]) {
-            rc = medge_clip_embed_text(clip, inputs[i], e);
-        } else {
-            medge_image *img = NULL;
+    double *times = calloc((size_t)bench + 1, sizeof *times);
+    for (int i = 0; i < n_in && e && times; i++) {
+        medge_image *img = NULL;
+        if (!is_text[i])
             rc = medge_codecs_load_image(inputs[i], &img);
-            if (rc == MEDGE_OK)
+        for (int r = 0; r <= bench && rc == MEDGE_OK; r++) {
+            double t0 = tool_now();
+            if (is_text[i])
+                rc = medge_clip_embed_text(clip, inputs[i], e);
+            else
                 rc = medge_clip_embed_image(clip, medge_image_rgb(img), medge_image_width(img),
                                             medge_image_height(img), e);
-            medge_image_free(img);
+            times[r] = (tool_now() - t0) * 1e3;
         }
+        medge_image_free(img);
         if (rc != MEDGE_OK) {
             status = tool_fail("embed", rc);
             break;
         }
         if (verbose)
-            fprintf(stderr, "%s: %.1f ms\n", inputs[i], (tool_now() - t0) * 1e3);
+            fprintf(stderr, "%s: %.1f ms\n", inputs[i], times[0]);
+        if (bench) {
+            qsort(times + 1, (size_t)bench, sizeof *times, cmp_double);
+            fprintf(stderr, "%s: median %.1f ms, best %.1f ms over %d runs (first %.1f ms)\n", inputs[i],
+                    times[1 + bench / 2], times[1], bench, times[0]);
+        }
         print_one(&b, json, i == 0, inputs[i], is_text[i] ? "text" : "image", e, E);
     }
+    if (!times)
+        status = tool_fail("embed", MEDGE_ERR_NOMEM);
+    free(times);
     if (!e)
         status = tool_fail("embed", MEDGE_ERR_NOMEM);
     if (json && status == 0)

@@ -1,6 +1,6 @@
 /* cmd-convert.c - `medge convert`: a Hugging Face checkpoint directory -> GGUF, without Python.
  * The checkpoint kind is recognised from the directory's files; each kind is one `if` branch
- * in run() (Gemma 3 / MedGemma: config.json). */
+ * in run() (Gemma 3 / MedGemma: config.json; BiomedCLIP: open_clip_config.json). */
 #include "tool.h"
 #include "convert/biomedclip.h"
 #include "convert/gemma3.h"

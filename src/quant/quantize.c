@@ -990,6 +990,11 @@ void quant_ref_q6_K_scalar(const float *x, void *y, int64_t n)
  * compile to SIMD on every target (AVX2, SSE pairs, NEON pairs) with the same per-lane operations.
  * Plain C compilers use the loops above. */
 #define QUANT_V8 1
+#if !defined(__clang__)
+/* the 32-byte vectors pass between static helpers of this file only (inlined); without AVX GCC
+ * warns that their calling convention differs, which cannot matter here */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 

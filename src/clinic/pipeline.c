@@ -19,6 +19,10 @@ clinic_run_params clinic_run_default_params(void)
 /* Does token id's text advance the automaton? On success *st is the advanced state. */
 static int token_fits(const spm_vocab *v, int32_t id, jf_state *st)
 {
+    /* only pieces of text: never control, unknown or unused (padding) ids */
+    int type = spm_token_type(v, id);
+    if (type != SPM_TYPE_NORMAL && type != SPM_TYPE_BYTE && type != SPM_TYPE_USER_DEFINED)
+        return 0;
     char piece[256];
     size_t n = spm_token_piece(v, id, 0, piece, sizeof piece);
     if (n == 0 || n > sizeof piece)

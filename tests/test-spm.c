@@ -199,8 +199,53 @@ static void test_misc(const spm_vocab *v)
     CHECK(spm_decode(v, (const int32_t[]){-1}, 1, 0, &d, NULL) == MEDGE_ERR_RANGE);
 }
 
+/* The tiny test model's vocabulary is the first 4094 pieces of Gemma 3's, without most
+ * single-character pieces: llama.cpp still merges characters into pieces there, and the
+ * references made with it (the chat prompt of the logits files, the vision prompt) must come
+ * out the same. */
+static void test_tiny(void)
+{
+    gguf_ctx *g = NULL;
+    spm_vocab *v = NULL;
+    CHECK_OK(gguf_open(test_ref("gemma3-tiny/gguf/tiny-gemma3-Q8_0.gguf"), &g));
+    if (g)
+        CHECK_OK(spm_load_gguf(g, &v));
+    gguf_close(g);
+    if (!v)
+        return;
+    const char *t = "<start_of_turn>user\nDescribe this chest X-ray: ";
+    const int32_t want[] = {2, 105, 2364, 107, 3984, 2635, 339, 672, 1273, 540, 1684, 283, 1254, 296, 464, 388, 367};
+    int32_t *ids;
+    size_t n;
+    CHECK_OK(spm_encode(v, t, strlen(t), SPM_ADD_BOS | SPM_PARSE_SPECIAL, &ids, &n));
+    CHECK(n == sizeof want / sizeof want[0] && memcmp(ids, want, sizeof want) == 0);
+    free(ids);
+    /* the chat sequence of the logits references: decode, encode again, same ids */
+    FILE *f = fopen(test_ref("gemma3-tiny/logits/seq-chat.txt"), "r");
+    CHECK(f != NULL);
+    int32_t seq[256];
+    size_t ns = 0;
+    while (f && ns < 256 && fscanf(f, "%d", &seq[ns]) == 1)
+        ns++;
+    if (f)
+        fclose(f);
+    CHECK_EQ_INT(ns, 41);
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_OK(spm_decode(v, seq, ns, SPM_DECODE_SPECIAL, &text, &len));
+    CHECK(text && strncmp(text, "<bos><start_of_turn>user\n", 25) == 0);
+    if (text) {
+        CHECK_OK(spm_encode(v, text, len, SPM_PARSE_SPECIAL, &ids, &n));
+        CHECK_MSG(n == ns && memcmp(ids, seq, ns * sizeof *ids) == 0, "seq-chat \"%s\" re-encodes to %zu ids", text, n);
+        free(ids);
+    }
+    free(text);
+    spm_free(v);
+}
+
 int main(void)
 {
+    test_tiny();
     json_doc *doc = NULL;
     CHECK_OK(json_parse_file(test_ref("tokenizer/gemma3-tokenize.json"), &doc));
     if (!doc)

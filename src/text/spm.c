@@ -657,7 +657,7 @@ static void try_pair(enc *e, const char *w, uint32_t a, uint32_t b)
         return;
     int32_t id;
     uint32_t prio;
-    if (e->pc) {
+    if (e->pc && sa->id >= 0 && sb->id >= 0) {
         uint64_t key = ((uint64_t)(uint32_t)sa->id << 32) | (uint32_t)sb->id;
         struct pc_entry *c = &e->pc[u64map_slot(key) & ((1u << PC_BITS) - 1)];
         if (c->key != key) {
@@ -703,7 +703,12 @@ static void bpe_word(enc *e, const char *w, size_t n)
             l = uni_utf8_decode(u + i, n - i, &cp, &ok);
             id = !ok ? -1 : cp < 65536 ? v->bmp_id[cp] : strtab_find(&v->t, w + i, l);
         }
-        if (id >= 0) {
+        if (id >= 0 || (l > 1 && !v->ranked) || (l == 1 && u[i] < 128 && !v->ranked)) {
+            /* GGUF (llama.cpp's SentencePiece merge): a character that is not a piece still
+             * merges by concatenation, and falls back to bytes only if it stays alone. This
+             * equals Hugging Face whenever every piece's characters are pieces (true of
+             * trained vocabularies); truncated ones, like the tiny test model's, need it to
+             * match llama.cpp. tokenizer.json (pair ranks) falls back at once, as HF. */
             e->syms[ns] = (sym){(uint32_t)i, (uint32_t)l, (int32_t)ns - 1, (int32_t)ns + 1, id, 0};
             ns++;
         } else {
@@ -743,9 +748,26 @@ static void bpe_word(enc *e, const char *w, size_t n)
         if (a->next >= 0)
             try_pair(e, w, c.left, (uint32_t)a->next);
     }
-    for (int32_t k = 0; k >= 0; k = e->syms[k].next)
-        if (e->syms[k].id >= 0)
-            emit(e, e->syms[k].id);
+    for (int32_t k = 0; k >= 0; k = e->syms[k].next) {
+        const sym *y = &e->syms[k];
+        if (y->id >= 0) {
+            emit(e, y->id);
+            continue;
+        }
+        if (y->fixed)
+            continue; /* no byte piece and no <unk> */
+        /* a character that is not a piece and merged with nothing: its bytes */
+        bool unk = false;
+        for (uint32_t b = 0; b < y->len; b++) {
+            int32_t bid = v->byte_fallback ? v->byte_id[u[y->start + b]] : -1;
+            if (bid >= 0)
+                emit(e, bid);
+            else
+                unk = true;
+        }
+        if (unk && v->sp.unk >= 0)
+            emit(e, v->sp.unk);
+    }
 }
 
 /* One word through the cache. */

@@ -194,6 +194,9 @@ static void test_reference_conversions(void)
         check_manifest(out, cases[i].manifest);
         if (with_mm) {
             CHECK_EQ_INT(m.n_tensors, 39);
+            CHECK_OK(convert_file_sha256(mm, hex, &size));
+            CHECK_STR(m.sha256, hex);
+            CHECK_EQ_INT(m.bytes, size);
             check_manifest(mm, "gemma3-tiny/gguf/mmproj-tiny-gemma3-f32.manifest.json");
         }
     }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -52,6 +53,7 @@ typedef struct job {
     uint8_t *dst;
     float *scratch; /* nth * ne0 */
     quant_from_float_fn quantize;
+    const uint16_t *bf16_f16; /* BF16 -> F16 lookup, or NULL */
 } job;
 
 static void load_row(const uint8_t *s, enum st_dtype dt, int64_t n, float *x)
@@ -88,6 +90,16 @@ static void job_run(void *ctx, int ith, int nth)
         uint8_t *d = j->dst + (size_t)r * j->dst_row;
         if (same) {
             memcpy(d, s, j->dst_row);
+            continue;
+        }
+        if (j->bf16_f16) {
+            /* BF16 has only 65536 values: one table lookup is the exact F16 rounding */
+            for (int64_t i = 0; i < j->ne0; i++) {
+                uint16_t h;
+                memcpy(&h, s + 2 * i, 2);
+                h = j->bf16_f16[h];
+                memcpy(d + 2 * i, &h, 2);
+            }
             continue;
         }
         load_row(s, j->dtype, j->ne0, x);
@@ -151,6 +163,16 @@ medge_status convert_write_tensor(convert_stream *s, const char *name, const voi
         if (!j.quantize)
             return medge_err(MEDGE_ERR_UNSUPPORTED, "%s: no quantizer for %s in this build", name, quant_type_name(out_type));
     }
+    if (dtype == ST_BF16 && out_type == GGML_TYPE_F16 && add == 0.0f) {
+        if (!s->bf16_f16) {
+            s->bf16_f16 = malloc(65536 * sizeof *s->bf16_f16);
+            if (!s->bf16_f16)
+                return medge_err(MEDGE_ERR_NOMEM, "out of memory");
+            for (uint32_t h = 0; h < 65536; h++)
+                s->bf16_f16[h] = medge_fp32_to_fp16(medge_bf16_to_fp32((uint16_t)h));
+        }
+        j.bf16_f16 = s->bf16_f16;
+    }
     j.dtype = dtype;
     j.ne0 = ne0;
     j.src_row = (size_t)ne0 * st_dtype_size(dtype);
@@ -195,6 +217,14 @@ medge_status convert_write_tensor(convert_stream *s, const char *name, const voi
     free(j.scratch);
     free(j.dst);
     return rc;
+}
+
+void convert_stream_free(convert_stream *s)
+{
+    if (!s)
+        return;
+    free(s->bf16_f16);
+    s->bf16_f16 = NULL;
 }
 
 void convert_size_label(uint64_t n, char buf[32])
@@ -265,4 +295,131 @@ medge_status convert_file_sha256(const char *path, char hex[65], uint64_t *size)
             *size = total;
     }
     return rc;
+}
+
+struct convert_hasher {
+    pthread_t th;
+    int fd;
+    medge_sha256 h;
+    uint64_t done;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;           /* 1: finish up to final_size; 2: abort */
+    uint64_t final_size;
+    int err;            /* errno of a failed read */
+};
+
+static void *hasher_main(void *arg)
+{
+    convert_hasher *h = arg;
+    enum { N = 1 << 20 };
+    uint8_t *buf = malloc(N);
+    if (!buf) {
+        h->err = ENOMEM;
+        return NULL;
+    }
+    for (;;) {
+        ssize_t got = read(h->fd, buf, N);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            h->err = errno;
+            break;
+        }
+        if (got > 0) {
+            medge_sha256_update(&h->h, buf, (size_t)got);
+            h->done += (uint64_t)got;
+            continue;
+        }
+        /* at the current end of the file: wait for more or for the end */
+        pthread_mutex_lock(&h->mu);
+        int stop = h->stop;
+        uint64_t fin = h->final_size;
+        if (!stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000 * 1000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        }
+        pthread_mutex_unlock(&h->mu);
+        if (stop == 2 || (stop == 1 && h->done >= fin))
+            break;
+    }
+    free(buf);
+    return NULL;
+}
+
+medge_status convert_hasher_start(const char *path, convert_hasher **out)
+{
+    *out = NULL;
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    convert_hasher *h = calloc(1, sizeof *h);
+    if (!tmp || !h) {
+        free(tmp);
+        free(h);
+        return medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    }
+    snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
+    h->fd = open(tmp, O_RDONLY);
+    free(tmp);
+    if (h->fd < 0) {
+        free(h); /* not following: the caller hashes the finished file instead */
+        return MEDGE_OK;
+    }
+    medge_sha256_init(&h->h);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    if (pthread_create(&h->th, NULL, hasher_main, h) != 0) {
+        close(h->fd);
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
+        free(h);
+        return MEDGE_OK;
+    }
+    *out = h;
+    return MEDGE_OK;
+}
+
+static void hasher_stop(convert_hasher *h, int how, uint64_t size)
+{
+    pthread_mutex_lock(&h->mu);
+    h->stop = how;
+    h->final_size = size;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->th, NULL);
+    close(h->fd);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+}
+
+void convert_hasher_abort(convert_hasher *h)
+{
+    if (!h)
+        return;
+    hasher_stop(h, 2, 0);
+    free(h);
+}
+
+medge_status convert_hasher_finish(convert_hasher *h, const char *path, char hex[65], uint64_t *size)
+{
+    if (!h)
+        return convert_file_sha256(path, hex, size);
+    int64_t fs = medge_file_size(path);
+    hasher_stop(h, 1, fs < 0 ? 0 : (uint64_t)fs);
+    int ok = fs >= 0 && !h->err && h->done == (uint64_t)fs;
+    if (ok) {
+        uint8_t dig[32];
+        medge_sha256_final(&h->h, dig);
+        medge_sha256_to_hex(dig, hex);
+        if (size)
+            *size = h->done;
+    }
+    free(h);
+    return ok ? MEDGE_OK : convert_file_sha256(path, hex, size);
 }

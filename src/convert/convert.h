@@ -20,7 +20,11 @@ typedef struct convert_stream {
     void *user;
     uint64_t done, total;      /* progress counters (done is advanced by convert_write_tensor) */
     int release_source;        /* 1: drop source pages from memory once converted (mapped input) */
+    uint16_t *bf16_f16;        /* BF16 -> F16 table (65536 entries), built on first use */
 } convert_stream;
+
+/* Free what the stream allocated (not the writer or the pool). */
+void convert_stream_free(convert_stream *s);
 
 /* Whether out_type is one the converters write (F32, F16, BF16, Q8_0). */
 int convert_outtype_ok(uint32_t out_type);
@@ -36,6 +40,17 @@ medge_status convert_write_tensor(convert_stream *s, const char *name, const voi
 void convert_size_label(uint64_t n_params, char buf[32]);
 /* SHA-256 of a file (read in pieces, nothing kept in memory); hex has 65 bytes. */
 medge_status convert_file_sha256(const char *path, char hex[65], uint64_t *size);
+/* SHA-256 of an output file computed while it is being written: a thread follows the temporary
+ * file "<path>.tmp<pid>" (core/file.h's naming) as it grows, so hashing overlaps the conversion
+ * instead of re-reading the finished file. Start right after the writer is opened; finish after
+ * the writer has renamed the file into place (falls back to reading the file when following was
+ * not possible). */
+typedef struct convert_hasher convert_hasher;
+medge_status convert_hasher_start(const char *path, convert_hasher **out);
+/* Wait for the hash of the finished file at path (whose size is final now). Frees h. */
+medge_status convert_hasher_finish(convert_hasher *h, const char *path, char hex[65], uint64_t *size);
+/* Stop and free without a result (after a failure). NULL is fine. */
+void convert_hasher_abort(convert_hasher *h);
 /* general.file_type (llama_ftype) of an outtype: F32 0, F16 1, Q8_0 7, BF16 32. */
 uint32_t convert_file_type(uint32_t out_type);
 #endif

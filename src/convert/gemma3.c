@@ -1306,12 +1306,12 @@ static medge_status write_tensors(convert_stream *cs, const g3list *l)
 }
 
 static medge_status write_text(const gemma3_convert_params *p, const g3cfg *c, const g3vocab *v, const g3list *l,
-                               convert_stream *cs, const char *name, json_doc *gendoc)
+                               convert_stream *cs, const char *name, json_doc *gendoc, convert_hasher **hasher)
 {
     gguf_writer *w;
     MEDGE_TRY(gguf_writer_open(p->out_path, &w));
     cs->w = w;
-    medge_status rc = MEDGE_OK;
+    medge_status rc = convert_hasher_start(p->out_path, hasher);
 #define W(x)                                                                                                           \
     do {                                                                                                               \
         if (rc == MEDGE_OK)                                                                                            \
@@ -1392,14 +1392,14 @@ static medge_status read_mean_std(const char *dir, float mean[3], float std[3])
 }
 
 static medge_status write_mmproj(const gemma3_convert_params *p, const g3cfg *c, const g3list *l, convert_stream *cs,
-                                 const char *name)
+                                 const char *name, convert_hasher **hasher)
 {
     float mean[3], std[3];
     MEDGE_TRY(read_mean_std(p->hf_dir, mean, std));
     gguf_writer *w;
     MEDGE_TRY(gguf_writer_open(p->mmproj_path, &w));
     cs->w = w;
-    medge_status rc = MEDGE_OK;
+    medge_status rc = convert_hasher_start(p->mmproj_path, hasher);
 #define W(x)                                                                                                           \
     do {                                                                                                               \
         if (rc == MEDGE_OK)                                                                                            \
@@ -1498,28 +1498,35 @@ medge_status gemma3_convert(const gemma3_convert_params *p, convert_output *text
     cs.total = (p->out_path && !p->vocab_only ? text.bytes : 0) + (want_vis ? vis.bytes : 0);
     cs.release_source = getenv("MEDGE_NO_MMAP") == NULL;
     if (rc == MEDGE_OK && p->out_path) {
-        rc = write_text(p, &c, &v, &text, &cs, name, gendoc);
+        convert_hasher *hs = NULL;
+        rc = write_text(p, &c, &v, &text, &cs, name, gendoc, &hs);
         if (rc == MEDGE_OK) {
             text_done = 1;
-            if (text_out) {
-                text_out->n_tensors = p->vocab_only ? 0 : text.n;
-                text_out->n_params = p->vocab_only ? 0 : text.n_params;
-                rc = convert_file_sha256(p->out_path, text_out->sha256, &text_out->bytes);
-            }
+            convert_output tmp, *o = text_out ? text_out : &tmp;
+            o->n_tensors = p->vocab_only ? 0 : text.n;
+            o->n_params = p->vocab_only ? 0 : text.n_params;
+            rc = convert_hasher_finish(hs, p->out_path, o->sha256, &o->bytes);
+        } else {
+            convert_hasher_abort(hs);
         }
     }
     if (rc == MEDGE_OK && want_vis) {
-        rc = write_mmproj(p, &c, &vis, &cs, name);
-        if (rc == MEDGE_OK && mm_out) {
-            mm_out->n_tensors = vis.n;
-            mm_out->n_params = vis.n_params;
-            rc = convert_file_sha256(p->mmproj_path, mm_out->sha256, &mm_out->bytes);
+        convert_hasher *hs = NULL;
+        rc = write_mmproj(p, &c, &vis, &cs, name, &hs);
+        if (rc == MEDGE_OK) {
+            convert_output tmp, *o = mm_out ? mm_out : &tmp;
+            o->n_tensors = vis.n;
+            o->n_params = vis.n_params;
+            rc = convert_hasher_finish(hs, p->mmproj_path, o->sha256, &o->bytes);
+        } else {
+            convert_hasher_abort(hs);
         }
         if (rc != MEDGE_OK)
             remove(p->mmproj_path);
     }
     if (rc != MEDGE_OK && text_done)
         remove(p->out_path); /* all or nothing */
+    convert_stream_free(&cs);
     medge_pool_free(pool);
     st_close(m);
     free(text.t);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static void help(FILE *f)
 {
@@ -58,6 +59,16 @@ static stats summarize(double *v, int n)
         s.sd += (v[i] - s.mean) * (v[i] - s.mean);
     s.sd = n > 1 ? sqrt(s.sd / (n - 1)) : 0.0;
     return s;
+}
+
+/* CPU seconds (user + system) used by the whole process so far: on a shared machine, tokens per
+ * CPU second tell what the code does when it gets the cores, whatever else is running. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0.0;
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
 }
 
 static uint64_t g_rng = 0x2545f4914f6cdd1dull;
@@ -212,6 +223,7 @@ static int run(int argc, char **argv)
     double *pp = calloc((size_t)runs, sizeof(double)), *tg = calloc((size_t)runs, sizeof(double));
     double *ttft = calloc((size_t)runs, sizeof(double));
     int n_pp = 0, n_tg = 0, n_ttft = 0;
+    double cpu_pp = 0, cpu_tg = 0; /* CPU seconds of the counted runs */
     if (!tok || !pp || !tg || !ttft) {
         fprintf(stderr, "medge bench: out of memory\n");
         rc = MEDGE_ERR_NOMEM;
@@ -226,10 +238,10 @@ static int run(int argc, char **argv)
             goto done;
         for (int i = 0; i < n_prompt; i++)
             tok[i] = rand_token(n_vocab);
-        double a = tool_now();
+        double a = tool_now(), ca = cpu_seconds();
         if ((rc = medge_session_eval(s, tok, n_prompt)) != MEDGE_OK)
             goto done;
-        double b = tool_now();
+        double b = tool_now(), cb = cpu_seconds();
         int32_t next;
         if ((rc = medge_session_sample(s, &next)) != MEDGE_OK || (rc = medge_session_eval(s, &next, 1)) != MEDGE_OK)
             goto done;
@@ -237,6 +249,7 @@ static int run(int argc, char **argv)
         if (runs == 1 || r > 0) {
             pp[n_pp++] = n_prompt / (b - a);
             ttft[n_ttft++] = c - a;
+            cpu_pp += cb - ca;
         }
         if (!json)
             fprintf(stderr, "  pp%d run %d: %.2f tok/s%s\n", n_prompt, r, n_prompt / (b - a), runs > 1 && r == 0 ? " (warm-up)" : "");
@@ -246,14 +259,16 @@ static int run(int argc, char **argv)
         if ((rc = prefill_depth(s, tok, depth, n_vocab)) != MEDGE_OK)
             goto done;
         int32_t cur = rand_token(n_vocab);
-        double a = tool_now();
+        double a = tool_now(), ca = cpu_seconds();
         for (int i = 0; i < n_gen; i++) {
             if ((rc = medge_session_eval(s, &cur, 1)) != MEDGE_OK || (rc = medge_session_sample(s, &cur)) != MEDGE_OK)
                 goto done;
         }
         double b = tool_now();
-        if (runs == 1 || r > 0)
+        if (runs == 1 || r > 0) {
             tg[n_tg++] = n_gen / (b - a);
+            cpu_tg += cpu_seconds() - ca;
+        }
         if (!json)
             fprintf(stderr, "  tg%d run %d: %.2f tok/s%s\n", n_gen, r, n_gen / (b - a), runs > 1 && r == 0 ? " (warm-up)" : "");
     }
@@ -274,6 +289,8 @@ done:;
                    sp_.median, sp_.mean, sp_.sd);
             printf("\"tg\": {\"n\": %d, \"runs\": %d, \"median\": %.3f, \"mean\": %.3f, \"sd\": %.3f}, ", n_gen, n_tg,
                    sg.median, sg.mean, sg.sd);
+            printf("\"pp_tok_per_cpu_s\": %.3f, \"tg_tok_per_cpu_s\": %.3f, ", cpu_pp > 0 ? n_pp * (double)n_prompt / cpu_pp : 0.0,
+                   cpu_tg > 0 ? n_tg * (double)n_gen / cpu_tg : 0.0);
             printf("\"ttft_s\": %.3f, \"peak_rss_bytes\": %llu}\n", st.median, (unsigned long long)rss);
         } else {
             printf("| model | size | type | threads | test | t/s (median) | mean ± sd |\n");
@@ -296,6 +313,10 @@ done:;
             printf("\nload %.2f s, time to first token (pp%d + 1) %.2f s, peak RSS %.2f GB (%.0f MiB), n_ctx %d, kv %s, kernels %s\n",
                    t_load, n_prompt, st.median, rss / 1e9, rss / 1048576.0, n_ctx,
                    kv == MEDGE_KV_Q8_0 ? "q8_0" : kv == MEDGE_KV_F32 ? "f32" : "f16", kern);
+            if (cpu_pp > 0 || cpu_tg > 0)
+                printf("CPU time: pp %.2f tok per CPU-second, tg %.2f tok per CPU-second (x %d threads = the speed with "
+                       "the cores to itself)\n",
+                       cpu_pp > 0 ? n_pp * (double)n_prompt / cpu_pp : 0.0, cpu_tg > 0 ? n_tg * (double)n_gen / cpu_tg : 0.0, nt);
         }
     }
     free(tok);

@@ -260,6 +260,8 @@ int main(void)
             check_gemm("table", t, best->w[t].gemm, best->w[t].vec_dot, best->w[t].act_type, 256 * 3, 5, 7);
             check_gemm("table", t, best->w[t].gemm, best->w[t].vec_dot, best->w[t].act_type, 2560, 16, 9);
             check_gemm("table", t, best->w[t].gemm, best->w[t].vec_dot, best->w[t].act_type, 512, 1, 1);
+            for (int nt = 2; nt <= 13; nt++) /* every split of the token groups */
+                check_gemm("table", t, best->w[t].gemm, best->w[t].vec_dot, best->w[t].act_type, 256, 3, nt);
         }
     }
     const enum ggml_type acts[] = {GGML_TYPE_Q8_K, GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_F32};

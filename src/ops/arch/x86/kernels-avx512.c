@@ -190,20 +190,22 @@ void x86_avx512_gemm_q4_K(int n, int nr, int nt, const void *w, size_t w_stride,
 {
     const int nb = n / 256;
     const uint8_t *A = a;
-    for (int t0 = 0; t0 < nt; t0 += 8) {
-        const int tn = nt - t0 < 8 ? nt - t0 : 8;
+    int t0 = 0;
+    /* groups of 8 or 4 tokens share each unpacked weight block */
+    for (; t0 + 4 <= nt;) {
+        const int tn = nt - t0 >= 8 ? 8 : 4;
         const uint8_t *ya[8];
-        for (int k = 0; k < 8; k++) /* missing tokens repeat a valid one; their lanes are dropped */
-            ya[k] = A + (size_t)(t0 + (k < tn ? k : 0)) * a_stride;
+        for (int k = 0; k < tn; k++)
+            ya[k] = A + (size_t)(t0 + k) * a_stride;
         for (int r = 0; r < nr; r++) {
             const uint8_t *x = (const uint8_t *)w + (size_t)r * w_stride;
-            __m128 acc0 = _mm_setzero_ps(), acc1 = _mm_setzero_ps();
+            __m128 acc[2] = {_mm_setzero_ps(), _mm_setzero_ps()};
             for (int b = 0; b < nb; b++, x += 144) {
                 q4k_unpacked u;
                 q4k_unpack(x, &u);
                 const size_t off = (size_t)b * 292;
                 const __m128 vd = _mm_set1_ps(u.d), vm = _mm_set1_ps(u.dmin);
-                for (int g = 0; g < (tn > 4 ? 2 : 1); g++) {
+                for (int g = 0; g < tn / 4; g++) {
                     __m256i iv[4], mv[4];
                     float yd[4];
                     for (int k = 0; k < 4; k++) {
@@ -216,18 +218,20 @@ void x86_avx512_gemm_q4_K(int n, int nr, int nt, const void *w, size_t w_stride,
                     const __m128 ms = _mm_cvtepi32_ps(hsum4_i32(mv[0], mv[1], mv[2], mv[3]));
                     const __m128 ydv = _mm_loadu_ps(yd);
                     const __m128 dd = _mm_mul_ps(vd, ydv), dm = _mm_mul_ps(vm, ydv);
-                    const __m128 v = _mm_sub_ps(_mm_mul_ps(dd, is), _mm_mul_ps(dm, ms));
-                    if (g == 0)
-                        acc0 = _mm_add_ps(acc0, v);
-                    else
-                        acc1 = _mm_add_ps(acc1, v);
+                    acc[g] = _mm_add_ps(acc[g], _mm_sub_ps(_mm_mul_ps(dd, is), _mm_mul_ps(dm, ms)));
                 }
             }
             float out[8];
-            _mm_storeu_ps(out, acc0);
-            _mm_storeu_ps(out + 4, acc1);
+            _mm_storeu_ps(out, acc[0]);
+            _mm_storeu_ps(out + 4, acc[1]);
             for (int k = 0; k < tn; k++)
                 y[(size_t)(t0 + k) * y_stride + (size_t)r] = out[k];
         }
+        t0 += tn;
     }
+    /* the last 1-3 tokens (and single-token decode steps): the row kernel */
+    for (; t0 < nt; t0++)
+        for (int r = 0; r < nr; r++)
+            x86_avx512_vec_dot_q4_K(n, &y[(size_t)t0 * y_stride + (size_t)r], (const uint8_t *)w + (size_t)r * w_stride,
+                                    A + (size_t)t0 * a_stride);
 }

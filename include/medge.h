@@ -335,6 +335,53 @@ MEDGE_API medge_status medge_session_set_sampler(medge_session *s, medge_sampler
  * The token is not evaluated: pass it to medge_session_eval. */
 MEDGE_API medge_status medge_session_sample(medge_session *s, int32_t *token);
 
+/* ---------------------------------------------------------------------------------------------
+ * Vision: the Gemma 3 / MedGemma image encoder (SigLIP tower + projector) from an mmproj GGUF
+ * (llama.cpp's or medge's), and image prompts.
+ *
+ *     medge_vision *v;  medge_image *img;
+ *     medge_vision_load("mmproj-medgemma-4b-it-F16.gguf", medge_vision_default_params(), &v);
+ *     medge_vision_check_model(v, model);                     // width / tokens match?
+ *     float *embd = malloc(sizeof(float) * medge_vision_n_tokens(v) * medge_vision_n_embd(v));
+ *     medge_vision_encode(v, img, embd);
+ *     medge_session_eval(s, text_before, n_before);           // "...<start_of_turn>user\n..."
+ *     medge_session_eval_image(s, v, embd);                   // <start_of_image> embd <end_of_image>
+ *     medge_session_eval(s, text_after, n_after);
+ *
+ * A medge_vision is used by one thread at a time (it owns its worker threads and buffers).
+ * ------------------------------------------------------------------------------------------- */
+typedef struct medge_vision medge_vision;
+
+typedef struct medge_vision_params {
+    int n_threads; /* worker threads (default and <= 0: one per online core) */
+} medge_vision_params;
+
+MEDGE_API medge_vision_params medge_vision_default_params(void);
+/* Load an mmproj GGUF (arch "clip", projector "gemma3"); weights of any supported type are used
+ * from the file mapping. MEDGE_ERR_MISMATCH for an mmproj of another kind of model. */
+MEDGE_API medge_status medge_vision_load(const char *path, medge_vision_params params, medge_vision **out);
+MEDGE_API void medge_vision_free(medge_vision *v);
+/* Embeddings one image becomes (256 for MedGemma) and their width (= the text model's width). */
+MEDGE_API int medge_vision_n_tokens(const medge_vision *v);
+MEDGE_API int medge_vision_n_embd(const medge_vision *v);
+/* Side of the square input in pixels (896 for MedGemma). */
+MEDGE_API int medge_vision_image_size(const medge_vision *v);
+/* MEDGE_OK when the text model can take this encoder's embeddings (same width, the vocabulary
+ * has <start_of_image> and <end_of_image>); else MEDGE_ERR_MISMATCH saying what differs. */
+MEDGE_API medge_status medge_vision_check_model(const medge_vision *v, const medge_model *model);
+/* Encode one image: resized to the square input as the Hugging Face Gemma 3 processor does
+ * (Pillow bilinear, aspect ratio not kept), normalised with the file's mean / std, then the
+ * encoder and projector. embd: caller-owned [n_tokens][n_embd] floats. */
+MEDGE_API medge_status medge_vision_encode(medge_vision *v, const medge_image *img, float *embd);
+/* Same from preprocessed planes ([3][image_size][image_size] floats, already normalised). */
+MEDGE_API medge_status medge_vision_encode_planes(medge_vision *v, const float *planes, float *embd);
+/* Evaluate an image in a session as llama.cpp feeds Gemma 3 images: the <start_of_image> token,
+ * the n_tokens embeddings at consecutive positions attending to each other in both directions,
+ * then <end_of_image>. embd from medge_vision_encode. Checks the model first
+ * (medge_vision_check_model) and the room left in the context (MEDGE_ERR_CONTEXT_FULL, nothing
+ * evaluated). */
+MEDGE_API medge_status medge_session_eval_image(medge_session *s, const medge_vision *v, const float *embd);
+
 #ifdef __cplusplus
 }
 #endif

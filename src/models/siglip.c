@@ -6,6 +6,7 @@
  * to the text model's width. Weights stay in the mapped file in whatever type they have; the
  * only copies are small vectors stored in another type and the transposed projection. */
 #include "models/siglip.h"
+#include "ops/gemm.h"
 #include "core/log.h"
 
 #include <math.h>
@@ -314,61 +315,19 @@ void siglip_free(siglip_model *m)
 
 /* ---- forward ---- */
 
-typedef struct attn_job {
-    const float *qkv[3]; /* [N][C] each */
-    float *out;          /* [N][C] */
-    int N, C, H, D;
-} attn_job;
+/* The encoder multiplies thousands of rows by every weight, so each weight is repacked (any type
+ * -> F32 panels) right before its product and multiplied with the packed-panel GEMM. */
+typedef struct fwd {
+    medge_pool *pool;
+    ops_scratch *scratch;
+    float *wbuf; /* packed weight of the current product */
+} fwd;
 
-/* Gather head h of src [N][C] into dst [N][D] (or transposed [D][N]). */
-static void gather_head(const float *src, float *dst, int N, int C, int D, int h, int transpose)
+static medge_status mm(fwd *f, const medge_tensor *W, const float *bias, const float *x, float *y, int n)
 {
-    for (int n = 0; n < N; n++) {
-        const float *s = src + (size_t)n * (size_t)C + (size_t)h * (size_t)D;
-        if (transpose)
-            for (int d = 0; d < D; d++)
-                dst[(size_t)d * (size_t)N + (size_t)n] = s[d];
-        else
-            memcpy(dst + (size_t)n * (size_t)D, s, sizeof(float) * (size_t)D);
-    }
-}
-
-static medge_tensor f32_view(const float *data, int64_t in, int64_t out_rows)
-{
-    medge_tensor t;
-    memset(&t, 0, sizeof t);
-    t.name = "activation";
-    t.type = GGML_TYPE_F32;
-    t.ne[0] = in;
-    t.ne[1] = out_rows;
-    t.ne[2] = t.ne[3] = 1;
-    t.nb1 = sizeof(float) * (size_t)in;
-    t.data = data;
-    return t;
-}
-
-/* Full bidirectional multi-head attention: o = softmax(q k^T / sqrt(D)) v, head by head, with
- * the weight matmul op doing the two products (K and V^T act as F32 "weights"). */
-static medge_status attention(medge_pool *pool, ops_scratch *scratch, float *q, const float *k, const float *v,
-                              float *o, int N, int C, int H, int D, float *qh, float *kh, float *vt, float *s,
-                              float *oh)
-{
-    const float scale = 1.0f / sqrtf((float)D);
-    for (size_t i = 0; i < (size_t)N * (size_t)C; i++)
-        q[i] *= scale;
-    for (int h = 0; h < H; h++) {
-        gather_head(q, qh, N, C, D, h, 0);
-        gather_head(k, kh, N, C, D, h, 0);
-        gather_head(v, vt, N, C, D, h, 1);
-        medge_tensor K = f32_view(kh, D, N), VT = f32_view(vt, N, D);
-        MEDGE_TRY(ops_matmul(pool, scratch, &K, qh, s, N));
-        ops_softmax(s, N, N);
-        MEDGE_TRY(ops_matmul(pool, scratch, &VT, s, oh, N));
-        for (int n = 0; n < N; n++)
-            memcpy(o + (size_t)n * (size_t)C + (size_t)h * (size_t)D, oh + (size_t)n * (size_t)D,
-                   sizeof(float) * (size_t)D);
-    }
-    return MEDGE_OK;
+    ops_packed P;
+    MEDGE_TRY(ops_gemm_pack(f->pool, W, f->wbuf, &P));
+    return ops_gemm(f->pool, f->scratch, &P, x, (size_t)W->ne[0], y, (size_t)W->ne[1], n, bias);
 }
 
 medge_status siglip_encode(const siglip_model *m, medge_pool *pool, ops_scratch *scratch, const float *pixels,
@@ -377,19 +336,23 @@ medge_status siglip_encode(const siglip_model *m, medge_pool *pool, ops_scratch 
     const int C = m->n_embd, F = m->n_ff, P = m->patch, G = m->grid, N = G * G, S = m->image_size;
     const int K = 3 * P * P, H = m->n_head, D = m->head_dim;
     size_t nc = (size_t)N * (size_t)C;
-    size_t need = nc * 6 + (size_t)N * (size_t)F + (size_t)N * (size_t)K + (size_t)N * (size_t)N +
-                  (size_t)N * (size_t)D * 4;
+    size_t wmax = ops_gemm_packed_size(C, F);
+    size_t w2 = ops_gemm_packed_size(F, C), w3 = ops_gemm_packed_size(K, C), w4 = ops_gemm_packed_size(C, m->proj_dim);
+    wmax = w2 > wmax ? w2 : wmax;
+    wmax = w3 > wmax ? w3 : wmax;
+    wmax = w4 > wmax ? w4 : wmax;
+    size_t need = nc * 6 + (size_t)N * (size_t)F + (size_t)N * (size_t)K + wmax;
     float *mem = malloc(sizeof(float) * need);
     if (!mem)
         return medge_err(MEDGE_ERR_NOMEM, "out of memory for the vision encoder (%zu MiB)",
                          sizeof(float) * need >> 20);
     float *x = mem, *h = x + nc, *q = h + nc, *k = q + nc, *v = k + nc, *a = v + nc;
-    float *ff = a + nc, *patches = ff + (size_t)N * (size_t)F, *sc = patches + (size_t)N * (size_t)K;
-    float *qh = sc + (size_t)N * (size_t)N, *kh = qh + (size_t)N * (size_t)D, *vt = kh + (size_t)N * (size_t)D;
-    float *oh = vt + (size_t)N * (size_t)D;
+    float *ff = a + nc, *patches = ff + (size_t)N * (size_t)F, *wbuf = patches + (size_t)N * (size_t)K;
+    fwd f = {pool, scratch, wbuf};
     medge_status rc = MEDGE_OK;
 
-    /* patches: row n = (py, px) holds (channel, ky, kx) like the kernel rows */
+    /* patches: row n = (py, px) holds (channel, ky, kx) like the kernel rows; ggml's conv rounds
+     * them to F16 unless the kernel is BF16 */
     for (int py = 0; py < G; py++)
         for (int px = 0; px < G; px++) {
             float *row = patches + ((size_t)py * (size_t)G + (size_t)px) * (size_t)K;
@@ -402,43 +365,30 @@ medge_status siglip_encode(const siglip_model *m, medge_pool *pool, ops_scratch 
                         d[kx] = m->f16_patches ? medge_fp16_to_fp32(medge_fp32_to_fp16(src[kx])) : src[kx];
                 }
         }
-    medge_tensor pw = m->patch_w;
-    rc = ops_matmul(pool, scratch, &pw, patches, x, N);
-    if (rc != MEDGE_OK)
+    if ((rc = mm(&f, &m->patch_w, m->patch_b, patches, x, N)) != MEDGE_OK)
         goto done;
-    for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++)
-            x[(size_t)n * (size_t)C + (size_t)c] += m->patch_b[c] + m->pos[(size_t)n * (size_t)C + (size_t)c];
+    ops_add(x, m->pos, (int64_t)nc);
 
     for (int il = 0; il < m->n_layer; il++) {
         const siglip_layer *L = &m->layers[il];
         memcpy(h, x, sizeof(float) * nc);
         ops_layernorm(h, L->ln1_w, L->ln1_b, N, C, m->eps);
-        if ((rc = ops_matmul(pool, scratch, &L->q, h, q, N)) != MEDGE_OK ||
-            (rc = ops_matmul(pool, scratch, &L->k, h, k, N)) != MEDGE_OK ||
-            (rc = ops_matmul(pool, scratch, &L->v, h, v, N)) != MEDGE_OK)
+        if ((rc = mm(&f, &L->q, L->q_b, h, q, N)) != MEDGE_OK || (rc = mm(&f, &L->k, L->k_b, h, k, N)) != MEDGE_OK ||
+            (rc = mm(&f, &L->v, L->v_b, h, v, N)) != MEDGE_OK)
             goto done;
-        ops_add_bias(q, L->q_b, N, C);
-        ops_add_bias(k, L->k_b, N, C);
-        ops_add_bias(v, L->v_b, N, C);
-        if ((rc = attention(pool, scratch, q, k, v, a, N, C, H, D, qh, kh, vt, sc, oh)) != MEDGE_OK)
+        if ((rc = ops_attention_dense(pool, scratch, q, k, v, a, N, H, D, 1.0f / sqrtf((float)D))) != MEDGE_OK)
             goto done;
-        if ((rc = ops_matmul(pool, scratch, &L->o, a, h, N)) != MEDGE_OK)
+        if ((rc = mm(&f, &L->o, L->o_b, a, h, N)) != MEDGE_OK)
             goto done;
-        ops_add_bias(h, L->o_b, N, C);
-        for (size_t i = 0; i < nc; i++)
-            x[i] += h[i];
+        ops_add(x, h, (int64_t)nc);
         memcpy(h, x, sizeof(float) * nc);
         ops_layernorm(h, L->ln2_w, L->ln2_b, N, C, m->eps);
-        if ((rc = ops_matmul(pool, scratch, &L->up, h, ff, N)) != MEDGE_OK)
+        if ((rc = mm(&f, &L->up, L->up_b, h, ff, N)) != MEDGE_OK)
             goto done;
-        ops_add_bias(ff, L->up_b, N, F);
         ops_gelu_tanh(ff, (int64_t)N * F);
-        if ((rc = ops_matmul(pool, scratch, &L->down, ff, h, N)) != MEDGE_OK)
+        if ((rc = mm(&f, &L->down, L->down_b, ff, h, N)) != MEDGE_OK)
             goto done;
-        ops_add_bias(h, L->down_b, N, C);
-        for (size_t i = 0; i < nc; i++)
-            x[i] += h[i];
+        ops_add(x, h, (int64_t)nc);
     }
     ops_layernorm(x, m->post_ln_w, m->post_ln_b, N, C, m->eps);
 
@@ -462,8 +412,8 @@ medge_status siglip_encode(const siglip_model *m, medge_pool *pool, ops_scratch 
                     d[c] *= inv;
             }
         ops_rmsnorm(pooled, m->soft_norm_w, T, C, m->eps);
-        medge_tensor pj = m->proj;
-        rc = ops_matmul(pool, scratch, &pj, pooled, out, T);
+        /* ggml multiplies by the F16 transposed projection with F16-rounded activations */
+        rc = ops_matmul(pool, scratch, &m->proj, pooled, out, T);
     }
 done:
     free(mem);

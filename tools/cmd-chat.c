@@ -1,6 +1,7 @@
 /* cmd-chat.c - `medge chat`: an interactive multi-turn chat in the model's template. Each turn
  * re-renders the conversation and evaluates only what the session does not already hold. */
 #include "common/gen.h"
+#include "common/image-prompt.h"
 #include "text/chat.h"
 #include "tool.h"
 
@@ -15,6 +16,8 @@ static void usage(FILE *f)
                "go to stderr.\n\n"
                "options:\n"
                "  --system TEXT           system prompt (folded into the first user turn, as the template does)\n");
+    fprintf(f, TOOL_IMAGES_HELP);
+    fprintf(f, "                     In chat the images belong to the first message of the conversation.\n");
     gen_print_common_help(f);
     fprintf(f, "  -h, --help              this help\n");
 }
@@ -29,9 +32,16 @@ static int run(int argc, char **argv)
     gen_opts o;
     gen_opts_init(&o);
     const char *system = NULL;
+    tool_images ti;
+    memset(&ti, 0, sizeof ti);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int r = gen_parse_common(&o, "chat", argc, argv, &i);
+        int r = tool_images_arg(&ti, "chat", argc, argv, &i);
+        if (r < 0)
+            return 2;
+        if (r > 0)
+            continue;
+        r = gen_parse_common(&o, "chat", argc, argv, &i);
         if (r < 0)
             return 2;
         if (r > 0)
@@ -55,6 +65,12 @@ static int run(int argc, char **argv)
     gen_ctx g;
     if (gen_open(&g, &o, "chat"))
         return 1;
+    if (tool_images_prepare(&ti, "chat", g.model, o.sp.n_threads, o.verbose)) {
+        tool_images_free(&ti);
+        gen_close(&g);
+        return 1;
+    }
+    int images_in_session = 0;
     turn *turns = NULL;
     size_t nt = 0, cap = 0;
     int ret = 0;
@@ -76,6 +92,7 @@ static int run(int argc, char **argv)
                 free(turns[i].text);
             nt = 0;
             medge_session_rewind(g.s, 0);
+            images_in_session = 0;
             continue;
         }
         if (nt + 2 > cap) {
@@ -90,7 +107,10 @@ static int run(int argc, char **argv)
             cap = nc;
         }
         turns[nt].role = "user";
-        turns[nt++].text = strdup(line);
+        turns[nt].text = nt == 0 && ti.n ? tool_images_place(&ti, "chat", line) : strdup(line);
+        if (!turns[nt].text)
+            continue;
+        nt++;
         /* render system + turns with the generation prompt */
         chat_msg *msgs = calloc(nt + 1, sizeof *msgs);
         size_t nm = 0;
@@ -108,8 +128,26 @@ static int run(int argc, char **argv)
         size_t len = 0, n = 0;
         int32_t *ids = NULL;
         medge_status rc = msgs ? chat_render_gemma3(msgs, nm, true, NULL, &text, &len) : MEDGE_ERR_NOMEM;
-        if (rc == MEDGE_OK)
+        int evaluated = 0, past0 = medge_session_n_past(g.s);
+        double t_pre = tool_now();
+        if (rc == MEDGE_OK && ti.n) {
+            /* later turns: the session already holds the images, evaluate only the new text;
+             * otherwise (first turn, or the prefix changed) evaluate it all, image by image */
+            rc = tool_images_ids(&ti, g.vocab, text, len, SPM_PARSE_SPECIAL, &ids, &n);
+            if (rc == MEDGE_OK && images_in_session &&
+                medge_session_eval_prefix(g.s, ids, (int)n, NULL) == MEDGE_OK) {
+                evaluated = 1;
+            } else if (rc == MEDGE_OK) {
+                medge_session_rewind(g.s, 0);
+                ti.next = 0;
+                rc = tool_images_eval(&ti, g.s, g.vocab, text, len, SPM_PARSE_SPECIAL);
+                evaluated = rc == MEDGE_OK;
+                images_in_session = evaluated;
+            }
+        } else if (rc == MEDGE_OK) {
             rc = spm_encode(g.vocab, text, len, SPM_PARSE_SPECIAL, &ids, &n);
+        }
+        double t_eval = tool_now() - t_pre;
         free(msgs);
         free(text);
         if (rc != MEDGE_OK) {
@@ -119,7 +157,12 @@ static int run(int argc, char **argv)
         }
         medge_buf answer = {0};
         gen_stats st;
-        int r = gen_run(&g, &o, "chat", ids, n, stdout, &answer, &st);
+        int past1 = medge_session_n_past(g.s);
+        int r = gen_run(&g, &o, "chat", evaluated ? NULL : ids, n, stdout, &answer, &st);
+        if (evaluated) {
+            st.t_prompt = t_eval;
+            st.n_reused = images_in_session && past0 <= past1 ? (int)n - (past1 - past0) : 0;
+        }
         free(ids);
         printf("\n");
         fflush(stdout);
@@ -136,6 +179,7 @@ static int run(int argc, char **argv)
     for (size_t i = 0; i < nt; i++)
         free(turns[i].text);
     free(turns);
+    tool_images_free(&ti);
     gen_close(&g);
     return ret;
 }

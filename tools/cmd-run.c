@@ -1,6 +1,7 @@
 /* cmd-run.c - `medge run`: generate a continuation of a prompt (optionally wrapped in the chat
  * template) with a Gemma 3 / MedGemma text model, streaming the answer to stdout. */
 #include "common/gen.h"
+#include "common/image-prompt.h"
 #include "text/chat.h"
 #include "tool.h"
 
@@ -16,6 +17,7 @@ static void usage(FILE *f)
                "  -p, --prompt TEXT       the prompt (required); special tokens written in it are parsed\n"
                "  --chat                  wrap the prompt in the model's chat template (user turn + model turn)\n"
                "  --system TEXT           with --chat: a system prompt (folded into the user turn)\n");
+    fprintf(f, TOOL_IMAGES_HELP);
     gen_print_common_help(f);
     fprintf(f, "  -h, --help              this help\n");
 }
@@ -26,9 +28,16 @@ static int run(int argc, char **argv)
     gen_opts_init(&o);
     const char *prompt = NULL, *system = NULL;
     int chat = 0;
+    tool_images ti;
+    memset(&ti, 0, sizeof ti);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int r = gen_parse_common(&o, "run", argc, argv, &i);
+        int r = tool_images_arg(&ti, "run", argc, argv, &i);
+        if (r < 0)
+            return 2;
+        if (r > 0)
+            continue;
+        r = gen_parse_common(&o, "run", argc, argv, &i);
         if (r < 0)
             return 2;
         if (r > 0)
@@ -59,14 +68,30 @@ static int run(int argc, char **argv)
         return 2;
     }
     tool_log_init(o.verbose);
+    char *placed = NULL;
+    if (ti.n) {
+        /* every image needs its place in the user text (in front when the prompt marks none) */
+        if (!(placed = tool_images_place(&ti, "run", prompt)))
+            return 2;
+        prompt = placed;
+    } else if (tool_images_markers(prompt, strlen(prompt))) {
+        fprintf(stderr, "medge run: the prompt marks %d image(s) but no --image was given\n",
+                tool_images_markers(prompt, strlen(prompt)));
+        return 2;
+    }
     gen_ctx g;
-    if (gen_open(&g, &o, "run"))
+    if (gen_open(&g, &o, "run")) {
+        free(placed);
         return 1;
+    }
     int ret = 1;
     char *text = NULL;
+    if ((ret = tool_images_prepare(&ti, "run", g.model, o.sp.n_threads, o.verbose)) != 0)
+        goto done;
+    ret = 1;
     int32_t *ids = NULL;
     size_t n = 0;
-    medge_status rc;
+    medge_status rc = MEDGE_OK;
     if (chat) {
         chat_msg msgs[2];
         size_t nm = 0;
@@ -81,10 +106,20 @@ static int run(int argc, char **argv)
         msgs[nm++].content_len = strlen(prompt);
         size_t len;
         rc = chat_render_gemma3(msgs, nm, true, NULL, &text, &len);
-        if (rc == MEDGE_OK)
+        if (rc == MEDGE_OK && !ti.n)
             rc = spm_encode(g.vocab, text, len, SPM_PARSE_SPECIAL, &ids, &n);
-    } else {
+    } else if (!ti.n) {
         rc = spm_encode(g.vocab, prompt, strlen(prompt), SPM_ADD_BOS | SPM_PARSE_SPECIAL, &ids, &n);
+    }
+    double t_img = 0;
+    if (rc == MEDGE_OK && ti.n) {
+        /* text between the markers as tokens, each marker an image; then generate from there */
+        double t0 = tool_now();
+        rc = tool_images_eval(&ti, g.s, g.vocab, chat ? text : prompt, strlen(chat ? text : prompt),
+                              chat ? SPM_PARSE_SPECIAL : SPM_ADD_BOS | SPM_PARSE_SPECIAL);
+        t_img = tool_now() - t0;
+        if (rc != MEDGE_OK)
+            rc = medge_err_prefix(rc, "evaluating the image prompt");
     }
     if (rc != MEDGE_OK) {
         tool_fail("run", rc);
@@ -93,13 +128,21 @@ static int run(int argc, char **argv)
     if (o.verbose)
         fprintf(stderr, "medge run: prompt of %zu tokens\n", n);
     gen_stats st;
-    ret = gen_run(&g, &o, "run", ids, n, stdout, NULL, &st);
+    int n_prompt = ti.n ? medge_session_n_past(g.s) : 0;
+    ret = gen_run(&g, &o, "run", ti.n ? NULL : ids, n, stdout, NULL, &st);
     printf("\n");
+    if (ti.n) {
+        st.n_prompt = n_prompt;
+        st.t_prompt = t_img;
+        fprintf(stderr, "images: %d encoded in %.2f s\n", ti.n, ti.t_encode);
+    }
     if (ret == 0)
         gen_print_stats(&g, &st);
 done:
     free(ids);
     free(text);
+    free(placed);
+    tool_images_free(&ti);
     gen_close(&g);
     return ret;
 }

@@ -199,7 +199,8 @@ int gen_run(gen_ctx *g, const gen_opts *o, const char *cmd, const int32_t *ids, 
     memset(st, 0, sizeof *st);
     st->n_prompt = (int)n;
     double t0 = tool_now();
-    medge_status rc = medge_session_eval_prefix(g->s, ids, (int)n, &st->n_reused);
+    /* ids == NULL: the caller has evaluated the prompt itself (image prompts) */
+    medge_status rc = ids ? medge_session_eval_prefix(g->s, ids, (int)n, &st->n_reused) : MEDGE_OK;
     st->t_prompt = tool_now() - t0;
     if (rc != MEDGE_OK) {
         fprintf(stderr, "medge %s: %s\n", cmd, medge_errmsg(g->s));

@@ -46,7 +46,8 @@ typedef struct gen_stats {
     bool context_full;
 } gen_stats;
 
-/* Evaluate the prompt ids (reusing the session's common prefix), then generate and print the
+/* Evaluate the prompt ids (reusing the session's common prefix; ids == NULL: already evaluated
+ * by the caller), then generate and print the
  * answer to out as it comes. The answer text (without the stop string) is appended to answer
  * when non-NULL. Returns 0, or 1 after printing an error. */
 int gen_run(gen_ctx *g, const gen_opts *o, const char *cmd, const int32_t *ids, size_t n, FILE *out,

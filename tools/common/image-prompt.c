@@ -53,8 +53,11 @@ int tool_images_prepare(tool_images *ti, const char *cmd, const medge_model *mod
     medge_vision_params vp = medge_vision_default_params();
     vp.n_threads = n_threads;
     medge_status rc = medge_vision_load(ti->mmproj, vp, &ti->vision);
-    if (rc == MEDGE_OK)
-        rc = medge_vision_check_model(ti->vision, model);
+    if (rc != MEDGE_OK) {
+        fprintf(stderr, "medge %s: %s\n", cmd, medge_errmsg(NULL));
+        return 1;
+    }
+    rc = medge_vision_check_model(ti->vision, model);
     if (rc != MEDGE_OK) {
         fprintf(stderr, "medge %s: %s: %s\n", cmd, ti->mmproj, medge_errmsg(NULL));
         return 1;
@@ -172,6 +175,50 @@ medge_status tool_images_eval(tool_images *ti, medge_session *s, const spm_vocab
         ti->next++;
         p = mk + ml;
     }
+}
+
+medge_status tool_images_ids(const tool_images *ti, const spm_vocab *voc, const char *text, size_t len,
+                             unsigned flags, int32_t **out, size_t *n_out)
+{
+    const spm_special *sp = spm_specials(voc);
+    int per = ti->vision ? medge_vision_n_tokens(ti->vision) : 0;
+    int32_t *all = NULL;
+    size_t n = 0;
+    const char *p = text, *end = text + len;
+    for (int img = 0;; img++) {
+        size_t ml = 0;
+        const char *mk = next_marker(p, end, &ml);
+        const char *seg_end = mk ? mk : end;
+        int32_t *ids = NULL;
+        size_t k = 0;
+        medge_status rc = spm_encode(voc, p, (size_t)(seg_end - p), flags, &ids, &k);
+        flags &= ~(unsigned)SPM_ADD_BOS;
+        size_t extra = mk ? (size_t)per + 2 : 0;
+        int32_t *grown = rc == MEDGE_OK ? realloc(all, sizeof(int32_t) * (n + k + extra + 1)) : NULL;
+        if (!grown) {
+            free(ids);
+            free(all);
+            return rc != MEDGE_OK ? rc : medge_err(MEDGE_ERR_NOMEM, "out of memory");
+        }
+        all = grown;
+        memcpy(all + n, ids, sizeof(int32_t) * k);
+        n += k;
+        free(ids);
+        if (!mk)
+            break;
+        if (img >= ti->n || sp->start_of_image < 0 || sp->end_of_image < 0) {
+            free(all);
+            return medge_err(MEDGE_ERR_INVALID_ARG, "the prompt has more image markers than images (%d given)", ti->n);
+        }
+        all[n++] = sp->start_of_image;
+        for (int i = 0; i < per; i++)
+            all[n++] = -1;
+        all[n++] = sp->end_of_image;
+        p = mk + ml;
+    }
+    *out = all;
+    *n_out = n;
+    return MEDGE_OK;
 }
 
 void tool_images_free(tool_images *ti)

@@ -45,5 +45,11 @@ char *tool_images_place(const tool_images *ti, const char *cmd, const char *text
  * status; on failure the message is in medge_errmsg(NULL) / medge_errmsg(s). */
 medge_status tool_images_eval(tool_images *ti, medge_session *s, const spm_vocab *voc, const char *text, size_t len,
                               unsigned flags);
+/* The ids the session holds after tool_images_eval of the same text: image embeddings as -1
+ * (as the session's history records them) between <start_of_image> and <end_of_image>. For
+ * medge_session_eval_prefix on later chat turns, which then only evaluates the new text.
+ * *ids is malloc'd. */
+medge_status tool_images_ids(const tool_images *ti, const spm_vocab *voc, const char *text, size_t len,
+                             unsigned flags, int32_t **ids, size_t *n);
 void tool_images_free(tool_images *ti);
 #endif

@@ -454,7 +454,11 @@ static medge_status state_reserve(gemma3_state *s, const gemma3_hparams *hp, siz
 {
     if (n <= s->n_max)
         return MEDGE_OK;
+    gemma3_matmul_hook hook = s->hook; /* the observer survives the reallocation */
+    void *hook_user = s->hook_user;
     gemma3_state_free(s);
+    s->hook = hook;
+    s->hook_user = hook_user;
     size_t N = (size_t)n, E = (size_t)hp->n_embd, QD = (size_t)hp->n_head * (size_t)hp->head_dim;
     size_t KD = (size_t)hp->n_kv_head * (size_t)hp->head_dim, F = (size_t)hp->n_ff;
     s->x = malloc(N * E * sizeof(float));
@@ -502,6 +506,15 @@ static void cache_commit(gemma3_cache *c, const int32_t *pos, int n)
         c->pos_glb[pos[t]] = pos[t];
     }
     c->n_past += n;
+}
+
+/* A layer's weight matmul, shown to the state's hook first when there is one. */
+static medge_status layer_matmul(medge_pool *pool, ops_scratch *scr, gemma3_state *st, const medge_tensor *w,
+                                 const float *x, float *y, int n)
+{
+    if (st->hook)
+        MEDGE_TRY(st->hook(st->hook_user, w, x, n));
+    return ops_matmul(pool, scr, w, x, y, n);
 }
 
 medge_status gemma3_eval(const gemma3_model *m, gemma3_cache *c, gemma3_state *st, medge_pool *pool,
@@ -556,9 +569,9 @@ medge_status gemma3_eval(const gemma3_model *m, gemma3_cache *c, gemma3_state *s
         /* attention block */
         memcpy(st->xb, st->x, (size_t)n * (size_t)E * sizeof(float));
         ops_rmsnorm(st->xb, L->attn_norm.data, n, E, hp->eps);
-        if ((rc = ops_matmul(pool, scr, &L->wq, st->xb, st->q, n)) != MEDGE_OK ||
-            (rc = ops_matmul(pool, scr, &L->wk, st->xb, st->k, n)) != MEDGE_OK ||
-            (rc = ops_matmul(pool, scr, &L->wv, st->xb, st->v, n)) != MEDGE_OK)
+        if ((rc = layer_matmul(pool, scr, st, &L->wq, st->xb, st->q, n)) != MEDGE_OK ||
+            (rc = layer_matmul(pool, scr, st, &L->wk, st->xb, st->k, n)) != MEDGE_OK ||
+            (rc = layer_matmul(pool, scr, st, &L->wv, st->xb, st->v, n)) != MEDGE_OK)
             break;
         ops_rmsnorm(st->q, L->q_norm.data, n * H, D, hp->eps);
         ops_rmsnorm(st->k, L->k_norm.data, n * HKV, D, hp->eps);
@@ -587,18 +600,18 @@ medge_status gemma3_eval(const gemma3_model *m, gemma3_cache *c, gemma3_state *s
             break;
         cache_store(c, hp, il, st, n);
         stored_layers++;
-        if ((rc = ops_matmul(pool, scr, &L->wo, st->att, st->xb, n)) != MEDGE_OK)
+        if ((rc = layer_matmul(pool, scr, st, &L->wo, st->att, st->xb, n)) != MEDGE_OK)
             break;
         ops_rmsnorm(st->xb, L->post_attn_norm.data, n, E, hp->eps);
         ops_add(st->x, st->xb, (int64_t)n * E);
         /* feed-forward block */
         memcpy(st->xb, st->x, (size_t)n * (size_t)E * sizeof(float));
         ops_rmsnorm(st->xb, L->ffn_norm.data, n, E, hp->eps);
-        if ((rc = ops_matmul(pool, scr, &L->ffn_gate, st->xb, st->gate, n)) != MEDGE_OK ||
-            (rc = ops_matmul(pool, scr, &L->ffn_up, st->xb, st->up, n)) != MEDGE_OK)
+        if ((rc = layer_matmul(pool, scr, st, &L->ffn_gate, st->xb, st->gate, n)) != MEDGE_OK ||
+            (rc = layer_matmul(pool, scr, st, &L->ffn_up, st->xb, st->up, n)) != MEDGE_OK)
             break;
         ops_geglu(st->gate, st->up, (int64_t)n * F);
-        if ((rc = ops_matmul(pool, scr, &L->ffn_down, st->gate, st->xb, n)) != MEDGE_OK)
+        if ((rc = layer_matmul(pool, scr, st, &L->ffn_down, st->gate, st->xb, n)) != MEDGE_OK)
             break;
         ops_rmsnorm(st->xb, L->post_ffw_norm.data, n, E, hp->eps);
         ops_add(st->x, st->xb, (int64_t)n * E);

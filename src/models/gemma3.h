@@ -76,8 +76,16 @@ bool gemma3_cache_truncate(gemma3_cache *c, int n);
 void gemma3_cache_clear(gemma3_cache *c);
 
 /* ---- forward pass ---- */
+/* Optional observer of the weight matmuls of the decoder layers (for importance matrices,
+ * specs/imatrix-and-kld.md §1.4): called before each y = W x with the weight and its input
+ * activations x[n][w->ne[0]] (n rows of the batch). The output projection is not reported.
+ * A non-OK status aborts the evaluation like an error of the matmul itself. */
+typedef medge_status (*gemma3_matmul_hook)(void *user, const medge_tensor *w, const float *x, int n);
+
 /* Per-session buffers for batches of up to n_max rows (grown on demand). */
 typedef struct gemma3_state {
+    gemma3_matmul_hook hook; /* NULL (default): no observer */
+    void *hook_user;
     int n_max;
     float *x, *xb, *xb2, *q, *k, *v, *att, *gate, *up;
     uint8_t *kb, *vb; /* the batch's K/V rows converted to the cache type */

@@ -86,13 +86,18 @@ static int exact_type(int t)
     return t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K || t == GGML_TYPE_Q6_K;
 }
 
+/* Rows are only ever element-aligned (GGUF rows of 16-bit types and blocks start at even
+ * addresses, F32 rows at multiples of 4): test addresses off elements past a 64-byte boundary. */
+static int elem_align(int t) { return t == GGML_TYPE_F32 ? 4 : 2; }
+
 /* one (weight type, n) case through a dot function vs the reference */
 static void check_dot(const char *what, int t, ops_vec_dot_fn f, ops_vec_dot_fn ref, enum ggml_type act, int n, int off)
 {
     const quant_traits *wt = quant_get_traits((uint32_t)t), *at = quant_get_traits(act);
     size_t wb = quant_row_size((uint32_t)t, n), ab = quant_row_size(act, n);
     float *xf = malloc((size_t)n * sizeof *xf), *yf = malloc((size_t)n * sizeof *yf);
-    void *w = ualloc(wb, off), *a = ualloc(ab, (off * 3) % 7);
+    int woff = off * elem_align(t), aoff = ((off * 3) % 7) * elem_align((int)act);
+    void *w = ualloc(wb, woff), *a = ualloc(ab, aoff);
     const ops_kernels *rk = ops_kernels_ref();
     if (!xf || !yf || !w || !a || !wt->from_float_ref || !rk->quantize_act[act]) {
         CHECK_MSG(0, "%s: setup failed", what);
@@ -117,8 +122,8 @@ static void check_dot(const char *what, int t, ops_vec_dot_fn f, ops_vec_dot_fn 
 out:
     free(xf);
     free(yf);
-    ufree(w, off);
-    ufree(a, (off * 3) % 7);
+    ufree(w, woff);
+    ufree(a, aoff);
 }
 
 /* k-quant blocks with arbitrary bytes (extreme codes and scales), sane fp16 scales */

@@ -86,11 +86,11 @@ static int run(int argc, char **argv)
     }
     int ret = 1;
     char *text = NULL;
+    int32_t *ids = NULL; /* before the first goto: done frees it */
+    size_t n = 0;
     if ((ret = tool_images_prepare(&ti, "run", g.model, o.sp.n_threads, o.verbose)) != 0)
         goto done;
     ret = 1;
-    int32_t *ids = NULL;
-    size_t n = 0;
     medge_status rc = MEDGE_OK;
     if (chat) {
         chat_msg msgs[2];

@@ -175,16 +175,9 @@ static int run(int argc, char **argv)
                 report.urgency = report.flags[i].urgency;
         if (json) {
             medge_buf b = {0};
-            medge_buf_printf(&b, "{\"urgency_from_rules\": \"%s\", \"rule_flags\": [", clinic_urgency_name(report.urgency));
-            for (int i = 0; i < report.n_flags; i++) {
-                medge_buf_printf(&b, "%s{\"id\": \"%s\", \"urgency\": \"%s\", \"evidence\": ", i ? ", " : "", report.flags[i].id,
-                                 clinic_urgency_name(report.flags[i].urgency));
-                medge_buf_json_str(&b, report.flags[i].evidence, strlen(report.flags[i].evidence));
-                medge_buf_puts(&b, ", \"advice\": ");
-                medge_buf_json_str(&b, report.flags[i].message, strlen(report.flags[i].message));
-                medge_buf_puts(&b, "}");
-            }
-            medge_buf_puts(&b, "], \"disclaimer\": ");
+            medge_buf_printf(&b, "{\"urgency_from_rules\": \"%s\", ", clinic_urgency_name(report.urgency));
+            clinic_flags_json(&b, report.flags, report.n_flags);
+            medge_buf_puts(&b, ", \"disclaimer\": ");
             medge_buf_json_str(&b, CLINIC_DISCLAIMER, strlen(CLINIC_DISCLAIMER));
             medge_buf_puts(&b, "}");
             printf("%s\n", b.data);

@@ -159,6 +159,21 @@ void clinic_report_free(clinic_report *r)
         clinic_answer_free(&r->model);
 }
 
+void clinic_flags_json(medge_buf *b, const clinic_flag *flags, int n)
+{
+    medge_buf_puts(b, "\"rule_flags\": [");
+    for (int i = 0; i < n; i++) {
+        const clinic_flag *f = &flags[i];
+        medge_buf_printf(b, "%s{\"id\": \"%s\", \"urgency\": \"%s\", \"evidence\": ", i ? ", " : "", f->id,
+                         clinic_urgency_name(f->urgency));
+        medge_buf_json_str(b, f->evidence, strlen(f->evidence));
+        medge_buf_puts(b, ", \"advice\": ");
+        medge_buf_json_str(b, f->message, strlen(f->message));
+        medge_buf_puts(b, "}");
+    }
+    medge_buf_puts(b, "]");
+}
+
 static void json_list(medge_buf *b, const char *key, char *const *items, int n)
 {
     medge_buf_printf(b, "\"%s\": [", key);
@@ -175,17 +190,8 @@ void clinic_report_json(const clinic_report *r, medge_buf *b)
     const clinic_answer *m = &r->model;
     medge_buf_printf(b, "{\"urgency\": \"%s\", \"refer\": \"%s\", \"raised_by_rules\": %s, ", clinic_urgency_name(r->urgency),
                      clinic_refer_name(r->refer), r->raised_by_rules ? "true" : "false");
-    medge_buf_puts(b, "\"rule_flags\": [");
-    for (int i = 0; i < r->n_flags; i++) {
-        const clinic_flag *f = &r->flags[i];
-        medge_buf_printf(b, "%s{\"id\": \"%s\", \"urgency\": \"%s\", \"evidence\": ", i ? ", " : "", f->id,
-                         clinic_urgency_name(f->urgency));
-        medge_buf_json_str(b, f->evidence, strlen(f->evidence));
-        medge_buf_puts(b, ", \"advice\": ");
-        medge_buf_json_str(b, f->message, strlen(f->message));
-        medge_buf_puts(b, "}");
-    }
-    medge_buf_printf(b, "], \"model\": {\"urgency\": \"%s\", ", clinic_urgency_name(m->urgency));
+    clinic_flags_json(b, r->flags, r->n_flags);
+    medge_buf_printf(b, ", \"model\": {\"urgency\": \"%s\", ", clinic_urgency_name(m->urgency));
     if (m->n_findings) {
         json_list(b, "image_findings", m->findings, m->n_findings);
         medge_buf_puts(b, ", ");

@@ -55,6 +55,8 @@ void clinic_report_free(clinic_report *r);
 /* The report as JSON (one object) or as text for a health worker. */
 void clinic_report_json(const clinic_report *r, medge_buf *out);
 void clinic_report_text(const clinic_report *r, medge_buf *out);
+/* "rule_flags": [{id, urgency, evidence, advice}...] (a JSON member, no braces around it). */
+void clinic_flags_json(medge_buf *out, const clinic_flag *flags, int n);
 
 extern const char *const CLINIC_DISCLAIMER;
 #endif

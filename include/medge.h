@@ -214,6 +214,15 @@ MEDGE_API medge_status medge_clip_embed_text(medge_clip *clip, const char *text,
  * (NULL: "this is a photo of {}"; a template without "{}" gets the label appended), embedded,
  * and probs[i] = softmax(logit_scale * <image, text_i>). probs (n_labels floats) is required;
  * logits (n_labels floats) may be NULL. */
+/* The text embeddings of zero-shot labels: label i put into template_ as medge_clip_classify does,
+ * embedded into text_embeddings + i * embed_dim (n_labels * embed_dim floats, caller buffer).
+ * Embed a label set once and score many images with medge_clip_zero_shot. */
+MEDGE_API medge_status medge_clip_embed_labels(medge_clip *clip, const char *const *labels, int n_labels,
+                                               const char *template_, float *text_embeddings);
+/* probs[i] = softmax_i(logit_scale * <image_embedding, text_embeddings[i]>) over n_labels rows of
+ * embed_dim floats; logits (n_labels floats) may be NULL. No model run: cheap per image. */
+MEDGE_API medge_status medge_clip_zero_shot(const medge_clip *clip, const float *image_embedding,
+                                            const float *text_embeddings, int n_labels, float *probs, float *logits);
 MEDGE_API medge_status medge_clip_classify(medge_clip *clip, const float *image_embedding, const char *const *labels,
                                            int n_labels, const char *template_, float *probs, float *logits);
 

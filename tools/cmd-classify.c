@@ -2,28 +2,13 @@
  * text labels (given, or one of the built-in label sets), probabilities sorted. */
 #include "tool.h"
 #include "codec/codecs.h"
+#include "common/labels.h"
+#include "core/error.h"
 #include "core/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Label sets for common clinic images. The first is the model card's own demo. */
-static const struct {
-    const char *name, *labels;
-} k_sets[] = {
-    {"biomedclip-demo", "adenocarcinoma histopathology,brain MRI,covid line chart,squamous cell carcinoma histopathology,"
-                        "immunohistochemistry histopathology,bone X-ray,chest X-ray,pie chart,hematoxylin and eosin "
-                        "histopathology"},
-    {"modality", "chest X-ray,bone X-ray,brain MRI,CT scan,ultrasound image,skin lesion photograph,fundus photograph,"
-                 "histopathology slide,ECG tracing,dental X-ray"},
-    {"chest-xray", "normal chest X-ray,pneumonia,pleural effusion,tuberculosis,cardiomegaly,pneumothorax,lung nodule,"
-                   "pulmonary edema"},
-    {"skin", "benign nevus,melanoma,basal cell carcinoma,seborrheic keratosis,fungal skin infection,eczema,psoriasis,"
-             "scabies"},
-    {"histopathology", "normal tissue,adenocarcinoma,squamous cell carcinoma,lymph node metastasis,"
-                       "tumor infiltrating lymphocytes"},
-};
 
 static void help(FILE *f)
 {
@@ -42,30 +27,8 @@ static void help(FILE *f)
             "  --json               JSON output: [{\"image\", \"results\": [{\"label\", \"prob\", \"logit\"}...]}]\n"
             "  -t, --threads N      threads (default: all cores)\n\n"
             "built-in label sets:\n");
-    for (size_t i = 0; i < sizeof k_sets / sizeof k_sets[0]; i++)
-        fprintf(f, "  %-16s %s\n", k_sets[i].name, k_sets[i].labels);
+    labels_print_sets(f);
 }
-
-/* Split a comma list in place (trimming spaces); returns the count. */
-static int split_labels(char *s, const char **out, int max)
-{
-    int n = 0;
-    for (char *p = s; p && n < max;) {
-        char *c = strchr(p, ',');
-        if (c)
-            *c = 0;
-        while (*p == ' ')
-            p++;
-        char *e = p + strlen(p);
-        while (e > p && e[-1] == ' ')
-            *--e = 0;
-        if (*p)
-            out[n++] = p;
-        p = c ? c + 1 : NULL;
-    }
-    return n;
-}
-
 
 typedef struct ranked {
     int idx;
@@ -124,10 +87,7 @@ static int run(int argc, char **argv)
         }
     }
     if (set && !labels) {
-        for (size_t k = 0; k < sizeof k_sets / sizeof k_sets[0]; k++)
-            if (!strcmp(set, k_sets[k].name))
-                labels = k_sets[k].labels;
-        if (!labels) {
+        if (!(labels = labels_builtin(set))) {
             fprintf(stderr, "medge classify: unknown label set '%s' (see --help)\n", set);
             free(images);
             return 2;
@@ -139,36 +99,43 @@ static int run(int argc, char **argv)
         free(images);
         return 2;
     }
-    char *lab = strdup(labels);
-    const char *lv[256];
-    int nl = lab ? split_labels(lab, lv, 256) : 0;
+    label_list L;
+    int nl = labels_parse(&L, labels);
     if (nl == 0) {
         fprintf(stderr, "medge classify: no labels\n");
-        free(lab);
+        labels_free(&L);
         free(images);
         return 2;
     }
+    const char *const *lv = L.v;
     medge_clip *clip = NULL;
     medge_status rc = medge_clip_load(model, cp, &clip);
     if (rc != MEDGE_OK) {
-        free(lab);
+        labels_free(&L);
         free(images);
         return tool_fail("classify", rc);
     }
     int E = medge_clip_embed_dim(clip), status = 0;
-    float *e = malloc((size_t)E * sizeof *e), probs[256], logits[256];
-    ranked r[256];
+    float *e = malloc((size_t)E * sizeof *e), *te = malloc((size_t)E * (size_t)nl * sizeof *te);
+    float probs[LABELS_MAX], logits[LABELS_MAX];
+    ranked r[LABELS_MAX];
+    if (!e || !te)
+        rc = medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    else
+        rc = medge_clip_embed_labels(clip, lv, nl, tpl, te); /* once for every image */
+    if (rc != MEDGE_OK)
+        status = tool_fail("classify", rc);
     medge_buf b = {0};
     if (json)
         medge_buf_puts(&b, "[");
-    for (int i = 0; i < n_img && e; i++) {
+    for (int i = 0; i < n_img && status == 0; i++) {
         medge_image *img = NULL;
         rc = medge_codecs_load_image(images[i], &img);
         if (rc == MEDGE_OK)
             rc = medge_clip_embed_image(clip, medge_image_rgb(img), medge_image_width(img), medge_image_height(img), e);
         medge_image_free(img);
         if (rc == MEDGE_OK)
-            rc = medge_clip_classify(clip, e, lv, nl, tpl, probs, logits);
+            rc = medge_clip_zero_shot(clip, e, te, nl, probs, logits);
         if (rc != MEDGE_OK) {
             status = tool_fail("classify", rc);
             break;
@@ -201,12 +168,11 @@ static int run(int argc, char **argv)
         medge_buf_puts(&b, "\n]\n");
         fwrite(b.data, 1, b.len, stdout);
     }
-    if (!e)
-        status = tool_fail("classify", MEDGE_ERR_NOMEM);
     medge_buf_free(&b);
     free(e);
+    free(te);
     medge_clip_free(clip);
-    free(lab);
+    labels_free(&L);
     free(images);
     return status;
 }

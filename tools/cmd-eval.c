@@ -3,12 +3,15 @@
  *        from two logits files, with a PASS/FAIL quality gate and an optional report file.
  * The statistics live in the library (runtime/eval.h); this file parses options and prints. */
 #include "tool.h"
+#include "codec/codecs.h"
+#include "common/labels.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"
 #include "core/sha256.h"
 #include "formats/gguf.h"
 #include "formats/info.h"
+#include "quant/recipe.h"
 #include "runtime/eval.h"
 #include "runtime/mcq.h"
 #include "text/chat.h"
@@ -26,7 +29,8 @@ static const char *usage_main =
     "\n"
     "kinds:\n"
     "  kld   KL divergence, perplexity ratio and top-token agreement of a model against its base\n"
-    "  mcq   multiple-choice accuracy (MedQA / MedMCQA / PubMedQA style), alone or against a base\n";
+    "  mcq   multiple-choice accuracy (MedQA / MedMCQA / PubMedQA style), alone or against a base\n"
+    "  clip  BiomedCLIP fidelity: embedding cosine, zero-shot agreement and probability shift\n";
 
 static const char *usage_kld =
     "usage: medge eval kld --base BASE.gguf --model MODEL.gguf -f TEXT [options]\n"
@@ -93,6 +97,46 @@ static int file_sha256(const char *path, char hex[65])
     medge_sha256_hex(m.data ? m.data : (const uint8_t *)"", (size_t)m.size, hex);
     medge_unmap(&m);
     return 1;
+}
+
+/* Where a model file comes from, for reports: architecture, llama.cpp file type, tensor types
+ * by count and the importance matrix it was quantized with. One line, no trailing newline. */
+static void provenance(medge_buf *b, const char *path)
+{
+    gguf_ctx *g = NULL;
+    if (gguf_open(path, &g) != MEDGE_OK) {
+        medge_buf_puts(b, "not a GGUF (a logits file)");
+        return;
+    }
+    const char *arch = "?", *imat = NULL;
+    uint32_t ft = 0;
+    gguf_get_str(g, "general.architecture", &arch);
+    medge_buf_printf(b, "%s", arch);
+    if (gguf_get_u32(g, "general.file_type", &ft) == MEDGE_OK)
+        medge_buf_printf(b, ", file type %s", quant_ftype_name((int)ft) ? quant_ftype_name((int)ft) : "?");
+    uint64_t count[GGML_TYPE_COUNT] = {0};
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i].type < GGML_TYPE_COUNT)
+            count[g->tensors[i].type]++;
+    medge_buf_puts(b, ", tensors:");
+    for (int t = 0; t < GGML_TYPE_COUNT; t++)
+        if (count[t])
+            medge_buf_printf(b, " %llu %s", (unsigned long long)count[t], quant_type_name((uint32_t)t));
+    if (gguf_get_str(g, "quantize.imatrix.file", &imat) == MEDGE_OK) {
+        uint32_t chunks = 0;
+        const char *ds = NULL;
+        medge_buf_printf(b, ", imatrix %s", imat);
+        if (gguf_get_str(g, "quantize.imatrix.dataset", &ds) == MEDGE_OK)
+            medge_buf_printf(b, " (dataset %s", ds);
+        if (gguf_get_u32(g, "quantize.imatrix.chunks_count", &chunks) == MEDGE_OK)
+            medge_buf_printf(b, "%s%u chunks", ds ? ", " : " (", chunks);
+        if (ds || chunks)
+            medge_buf_puts(b, ")");
+    } else {
+        medge_buf_puts(b, ", no imatrix");
+    }
+    gguf_close(g);
+    medge_err_clear();
 }
 
 static void json_stats(medge_buf *b, const eval_kld_stats *s, const gate *g, const char *base, const char *model)
@@ -211,14 +255,28 @@ static int write_report(const char *path, const eval_kld_stats *s, const gate *g
         /* splice the hashes in before the closing brace */
         if (tmp.len > 2) {
             medge_buf_append(&b, tmp.data, tmp.len - 2);
-            medge_buf_printf(&b, ",\n \"base_sha256\": \"%s\", \"model_sha256\": \"%s\", \"medge\": \"%s\"}\n", hb, hm,
-                             medge_version());
+            medge_buf pb = {0}, pm = {0};
+            provenance(&pb, base);
+            provenance(&pm, model);
+            medge_buf_printf(&b, ",\n \"base_sha256\": \"%s\", \"model_sha256\": \"%s\", \"base_provenance\": ", hb, hm);
+            medge_buf_json_str(&b, pb.data ? pb.data : "", pb.len);
+            medge_buf_puts(&b, ", \"model_provenance\": ");
+            medge_buf_json_str(&b, pm.data ? pm.data : "", pm.len);
+            medge_buf_printf(&b, ", \"medge\": \"%s\"}\n", medge_version());
+            medge_buf_free(&pb);
+            medge_buf_free(&pm);
         }
         medge_buf_free(&tmp);
     } else {
         medge_buf_printf(&b, "# medge quality report: KL divergence\n\n");
-        medge_buf_printf(&b, "| input | file | SHA-256 |\n|---|---|---|\n| base | `%s` | `%s` |\n| model | `%s` | `%s` |\n\n", base, hb,
-                         model, hm);
+        medge_buf pb = {0}, pm = {0};
+        provenance(&pb, base);
+        provenance(&pm, model);
+        medge_buf_printf(&b, "| input | file | SHA-256 | provenance |\n|---|---|---|---|\n| base | `%s` | `%s` | %s |\n"
+                             "| model | `%s` | `%s` | %s |\n\n",
+                         base, hb, pb.data ? pb.data : "", model, hm, pm.data ? pm.data : "");
+        medge_buf_free(&pb);
+        medge_buf_free(&pm);
         medge_buf_printf(&b, "| check | value | threshold | result |\n|---|---|---|---|\n");
         medge_buf_printf(&b, "| mean KL divergence (nats) | %.6f ± %.6f | <= %g | %s |\n", s->kld_mean, s->kld_mean_unc, g->max_kld,
                          g->kld_pass ? "PASS" : "FAIL");
@@ -1061,6 +1119,384 @@ static int run_mcq(int argc, char **argv)
     return ret;
 }
 
+static const char *usage_clip =
+    "usage: medge eval clip --base BASE.gguf --model MODEL.gguf IMAGE... [options]\n"
+    "\n"
+    "Is a quantized BiomedCLIP still the model it was? Both models embed every image (PNG, JPEG,\n"
+    "PPM/PGM, DICOM) and every label prompt; reported per image and over all of them:\n"
+    "  - image embedding cosine between base and model (min, mean),\n"
+    "  - text embedding cosine of the label prompts (min, mean),\n"
+    "  - zero-shot top-1 agreement: the share of images whose most probable label is the same,\n"
+    "  - probability shift: the largest |p_model - p_base| over the labels (mean over images, max),\n"
+    "    and the total variation distance between the two label distributions (mean, max).\n"
+    "Ends with the quality gate: PASS when the smallest image and text cosine >= --min-cosine and\n"
+    "the top-1 agreement >= --min-agree.\n"
+    "\n"
+    "  --base FILE        the reference model (e.g. the F32 conversion)\n"
+    "  --model FILE       the model to judge (e.g. its Q8_0 quantization)\n"
+    "  --labels LIST      comma-separated zero-shot labels\n"
+    "  --label-set NAME   a built-in label set (default: modality; see below)\n"
+    "  --template T       prompt template, \"{}\" replaced by the label (default \"this is a photo of {}\")\n"
+    "  --min-cosine X     gate: smallest acceptable embedding cosine (default 0.999)\n"
+    "  --min-agree X      gate: smallest acceptable top-1 agreement, 0..1 (default 0: reported only;\n"
+    "                     near-tied labels can flip without any loss of fidelity)\n"
+    "  --json             print the results as JSON\n"
+    "  --report FILE      also write a report with thresholds, PASS/FAIL, SHA-256 and provenance of\n"
+    "                     both files (.json: JSON, else Markdown)\n"
+    "  --strict           exit with status 3 when the gate fails\n"
+    "  -t, --threads N    worker threads (default: all cores)\n"
+    "  -q, --quiet        only the summary (no per-image lines)\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "exit status: 0 done (whatever the gate says, unless --strict), 1 error, 2 bad usage,\n"
+    "3 gate failed with --strict\n"
+    "\n"
+    "built-in label sets:\n";
+
+typedef struct clip_image_row {
+    double cosine, max_shift, tvd;
+    int top_base, top_model;
+} clip_image_row;
+
+typedef struct clip_eval {
+    int n_img, n_labels;
+    clip_image_row *rows;
+    double img_cos_min, img_cos_mean, txt_cos_min, txt_cos_mean;
+    double agree, shift_mean, shift_max, tvd_mean, tvd_max;
+    int pass_cos, pass_agree;
+} clip_eval;
+
+static double cosine(const float *a, const float *b, int n)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0.0;
+}
+
+static int argmax_f(const float *p, int n)
+{
+    int k = 0;
+    for (int i = 1; i < n; i++)
+        if (p[i] > p[k])
+            k = i;
+    return k;
+}
+
+/* Embed the labels with both models, then every image, and fill e. */
+static medge_status clip_compare(medge_clip *cb, medge_clip *cm, const label_list *L, const char *tpl, const char **images,
+                                 int n_img, clip_eval *e)
+{
+    const int E = medge_clip_embed_dim(cb), nl = L->n;
+    medge_status rc = MEDGE_OK;
+    float *tb = malloc((size_t)E * (size_t)nl * sizeof *tb), *tm = malloc((size_t)E * (size_t)nl * sizeof *tm);
+    float *ib = malloc((size_t)E * sizeof *ib), *im = malloc((size_t)E * sizeof *im);
+    float *pb = malloc((size_t)nl * sizeof *pb), *pm = malloc((size_t)nl * sizeof *pm);
+    e->rows = calloc((size_t)n_img, sizeof *e->rows);
+    if (!tb || !tm || !ib || !im || !pb || !pm || !e->rows) {
+        rc = medge_err(MEDGE_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    e->n_img = n_img;
+    e->n_labels = nl;
+    if ((rc = medge_clip_embed_labels(cb, L->v, nl, tpl, tb)) != MEDGE_OK ||
+        (rc = medge_clip_embed_labels(cm, L->v, nl, tpl, tm)) != MEDGE_OK)
+        goto done;
+    e->txt_cos_min = 1e300;
+    for (int i = 0; i < nl; i++) {
+        double c = cosine(tb + (size_t)i * (size_t)E, tm + (size_t)i * (size_t)E, E);
+        e->txt_cos_min = c < e->txt_cos_min ? c : e->txt_cos_min;
+        e->txt_cos_mean += c / nl;
+    }
+    e->img_cos_min = 1e300;
+    int agree = 0;
+    for (int i = 0; i < n_img; i++) {
+        medge_image *img = NULL;
+        rc = medge_codecs_load_image(images[i], &img);
+        if (rc == MEDGE_OK)
+            rc = medge_clip_embed_image(cb, medge_image_rgb(img), medge_image_width(img), medge_image_height(img), ib);
+        if (rc == MEDGE_OK)
+            rc = medge_clip_embed_image(cm, medge_image_rgb(img), medge_image_width(img), medge_image_height(img), im);
+        medge_image_free(img);
+        if (rc == MEDGE_OK)
+            rc = medge_clip_zero_shot(cb, ib, tb, nl, pb, NULL);
+        if (rc == MEDGE_OK)
+            rc = medge_clip_zero_shot(cm, im, tm, nl, pm, NULL);
+        if (rc != MEDGE_OK)
+            goto done;
+        clip_image_row *r = &e->rows[i];
+        r->cosine = cosine(ib, im, E);
+        r->top_base = argmax_f(pb, nl);
+        r->top_model = argmax_f(pm, nl);
+        for (int k = 0; k < nl; k++) {
+            double d = fabs((double)pm[k] - pb[k]);
+            r->max_shift = d > r->max_shift ? d : r->max_shift;
+            r->tvd += 0.5 * d;
+        }
+        agree += r->top_base == r->top_model;
+        e->img_cos_min = r->cosine < e->img_cos_min ? r->cosine : e->img_cos_min;
+        e->img_cos_mean += r->cosine / n_img;
+        e->shift_mean += r->max_shift / n_img;
+        e->shift_max = r->max_shift > e->shift_max ? r->max_shift : e->shift_max;
+        e->tvd_mean += r->tvd / n_img;
+        e->tvd_max = r->tvd > e->tvd_max ? r->tvd : e->tvd_max;
+    }
+    e->agree = (double)agree / n_img;
+done:
+    free(tb);
+    free(tm);
+    free(ib);
+    free(im);
+    free(pb);
+    free(pm);
+    return rc;
+}
+
+static void clip_json(medge_buf *b, const clip_eval *e, const label_list *L, const char **images, double min_cos,
+                      double min_agree)
+{
+    medge_buf_printf(b, "{\"kind\": \"clip\", \"images\": %d, \"labels\": %d,\n \"image_cosine\": {\"min\": ", e->n_img, e->n_labels);
+    medge_buf_json_num(b, e->img_cos_min);
+    medge_buf_puts(b, ", \"mean\": ");
+    medge_buf_json_num(b, e->img_cos_mean);
+    medge_buf_puts(b, "}, \"text_cosine\": {\"min\": ");
+    medge_buf_json_num(b, e->txt_cos_min);
+    medge_buf_puts(b, ", \"mean\": ");
+    medge_buf_json_num(b, e->txt_cos_mean);
+    medge_buf_puts(b, "},\n \"top1_agreement\": ");
+    medge_buf_json_num(b, e->agree);
+    medge_buf_puts(b, ", \"max_prob_shift\": {\"mean\": ");
+    medge_buf_json_num(b, e->shift_mean);
+    medge_buf_puts(b, ", \"max\": ");
+    medge_buf_json_num(b, e->shift_max);
+    medge_buf_puts(b, "}, \"total_variation\": {\"mean\": ");
+    medge_buf_json_num(b, e->tvd_mean);
+    medge_buf_puts(b, ", \"max\": ");
+    medge_buf_json_num(b, e->tvd_max);
+    medge_buf_puts(b, "},\n \"per_image\": [");
+    for (int i = 0; i < e->n_img; i++) {
+        const clip_image_row *r = &e->rows[i];
+        medge_buf_puts(b, i ? ",\n  {\"image\": " : "\n  {\"image\": ");
+        medge_buf_json_str(b, images[i], strlen(images[i]));
+        medge_buf_puts(b, ", \"cosine\": ");
+        medge_buf_json_num(b, r->cosine);
+        medge_buf_puts(b, ", \"top_base\": ");
+        medge_buf_json_str(b, L->v[r->top_base], strlen(L->v[r->top_base]));
+        medge_buf_puts(b, ", \"top_model\": ");
+        medge_buf_json_str(b, L->v[r->top_model], strlen(L->v[r->top_model]));
+        medge_buf_puts(b, ", \"max_prob_shift\": ");
+        medge_buf_json_num(b, r->max_shift);
+        medge_buf_puts(b, ", \"total_variation\": ");
+        medge_buf_json_num(b, r->tvd);
+        medge_buf_puts(b, "}");
+    }
+    medge_buf_puts(b, "],\n \"gate\": {\"min_cosine\": ");
+    medge_buf_json_num(b, min_cos);
+    medge_buf_puts(b, ", \"min_agree\": ");
+    medge_buf_json_num(b, min_agree);
+    medge_buf_printf(b, ", \"cosine_pass\": %s, \"agree_pass\": %s, \"pass\": %s}", e->pass_cos ? "true" : "false",
+                     e->pass_agree ? "true" : "false", e->pass_cos && e->pass_agree ? "true" : "false");
+}
+
+static void clip_text(medge_buf *b, const clip_eval *e, const label_list *L, const char **images, int quiet, double min_cos,
+                      double min_agree)
+{
+    for (int i = 0; i < e->n_img && !quiet; i++) {
+        const clip_image_row *r = &e->rows[i];
+        medge_buf_printf(b, "%s: cosine %.6f, top %s%s%s, max |dp| %.5f\n", images[i], r->cosine, L->v[r->top_base],
+                         r->top_base == r->top_model ? "" : " -> model: ", r->top_base == r->top_model ? "" : L->v[r->top_model],
+                         r->max_shift);
+    }
+    medge_buf_printf(b, "%d images, %d labels\n", e->n_img, e->n_labels);
+    medge_buf_printf(b, "image embedding cosine: min %.6f, mean %.6f\n", e->img_cos_min, e->img_cos_mean);
+    medge_buf_printf(b, "text embedding cosine:  min %.6f, mean %.6f\n", e->txt_cos_min, e->txt_cos_mean);
+    medge_buf_printf(b, "zero-shot top-1 agreement: %.2f%%\n", 100 * e->agree);
+    medge_buf_printf(b, "probability shift: max |dp| mean %.5f, max %.5f; total variation mean %.5f, max %.5f\n",
+                     e->shift_mean, e->shift_max, e->tvd_mean, e->tvd_max);
+    medge_buf_printf(b, "quality gate: cosine min %.6f >= %g -> %s; top-1 agreement %.2f%% >= %.2f%% -> %s; %s\n",
+                     e->img_cos_min < e->txt_cos_min ? e->img_cos_min : e->txt_cos_min, min_cos,
+                     e->pass_cos ? "PASS" : "FAIL", 100 * e->agree, 100 * min_agree, e->pass_agree ? "PASS" : "FAIL",
+                     e->pass_cos && e->pass_agree ? "PASS" : "FAIL");
+}
+
+static int clip_report(const char *path, const clip_eval *e, const label_list *L, const char **images, double min_cos,
+                       double min_agree, const char *base, const char *model)
+{
+    char hb[65] = "?", hm[65] = "?";
+    file_sha256(base, hb);
+    file_sha256(model, hm);
+    medge_buf b = {0}, pb = {0}, pm = {0};
+    provenance(&pb, base);
+    provenance(&pm, model);
+    size_t n = strlen(path);
+    if (n > 5 && strcmp(path + n - 5, ".json") == 0) {
+        medge_buf tmp = {0};
+        clip_json(&tmp, e, L, images, min_cos, min_agree);
+        medge_buf_append(&b, tmp.data, tmp.len);
+        medge_buf_free(&tmp);
+        medge_buf_puts(&b, ",\n \"base\": ");
+        medge_buf_json_str(&b, base, strlen(base));
+        medge_buf_puts(&b, ", \"model\": ");
+        medge_buf_json_str(&b, model, strlen(model));
+        medge_buf_printf(&b, ", \"base_sha256\": \"%s\", \"model_sha256\": \"%s\", \"base_provenance\": ", hb, hm);
+        medge_buf_json_str(&b, pb.data ? pb.data : "", pb.len);
+        medge_buf_puts(&b, ", \"model_provenance\": ");
+        medge_buf_json_str(&b, pm.data ? pm.data : "", pm.len);
+        medge_buf_printf(&b, ", \"medge\": \"%s\"}\n", medge_version());
+    } else {
+        const double cmin = e->img_cos_min < e->txt_cos_min ? e->img_cos_min : e->txt_cos_min;
+        medge_buf_printf(&b, "# medge quality report: BiomedCLIP embedding fidelity\n\n");
+        medge_buf_printf(&b, "| input | file | SHA-256 | provenance |\n|---|---|---|---|\n| base | `%s` | `%s` | %s |\n"
+                             "| model | `%s` | `%s` | %s |\n\n",
+                         base, hb, pb.data ? pb.data : "", model, hm, pm.data ? pm.data : "");
+        medge_buf_printf(&b, "| check | value | threshold | result |\n|---|---|---|---|\n");
+        medge_buf_printf(&b, "| smallest embedding cosine (images and label prompts) | %.6f | >= %g | %s |\n", cmin, min_cos,
+                         e->pass_cos ? "PASS" : "FAIL");
+        medge_buf_printf(&b, "| zero-shot top-1 agreement | %.2f%% | >= %.2f%% | %s |\n", 100 * e->agree, 100 * min_agree,
+                         e->pass_agree ? "PASS" : "FAIL");
+        medge_buf_printf(&b, "\n**Verdict: %s**\n\n", e->pass_cos && e->pass_agree ? "PASS" : "FAIL");
+        medge_buf_printf(&b, "Details: %d images, %d labels; image cosine mean %.6f, text cosine mean %.6f; largest "
+                             "probability shift mean %.5f, max %.5f; total variation mean %.5f, max %.5f.\n\n",
+                         e->n_img, e->n_labels, e->img_cos_mean, e->txt_cos_mean, e->shift_mean, e->shift_max, e->tvd_mean,
+                         e->tvd_max);
+        medge_buf_printf(&b, "| image | cosine | top label (base) | top label (model) | max \\|Δp\\| |\n|---|---|---|---|---|\n");
+        for (int i = 0; i < e->n_img; i++)
+            medge_buf_printf(&b, "| `%s` | %.6f | %s | %s | %.5f |\n", images[i], e->rows[i].cosine, L->v[e->rows[i].top_base],
+                             L->v[e->rows[i].top_model], e->rows[i].max_shift);
+        medge_buf_printf(&b, "\nmedge %s\n", medge_version());
+    }
+    medge_buf_free(&pb);
+    medge_buf_free(&pm);
+    int ok = !b.oom;
+    medge_out o;
+    if (ok && (medge_out_open(&o, path) != MEDGE_OK || medge_out_write(&o, b.data, b.len) != MEDGE_OK ||
+               medge_out_commit(&o) != MEDGE_OK)) {
+        medge_out_abort(&o);
+        ok = 0;
+    }
+    medge_buf_free(&b);
+    return ok ? 0 : tool_fail("eval clip", MEDGE_ERR_IO);
+}
+
+static int run_clip(int argc, char **argv)
+{
+    const char *base = NULL, *model = NULL, *labels = NULL, *set = NULL, *tpl = NULL, *report = NULL;
+    double min_cos = 0.999, min_agree = 0.0;
+    int json = 0, quiet = 0, strict = 0, threads = 0, n_img = 0;
+    const char **images = calloc((size_t)argc, sizeof *images);
+    if (!images)
+        return tool_fail("eval clip", medge_err(MEDGE_ERR_NOMEM, "out of memory"));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage_clip, stdout);
+            labels_print_sets(stdout);
+            free(images);
+            return 0;
+        } else if (strcmp(a, "--base") == 0 && has) {
+            base = argv[++i];
+        } else if ((strcmp(a, "--model") == 0 || strcmp(a, "-m") == 0) && has) {
+            model = argv[++i];
+        } else if (strcmp(a, "--labels") == 0 && has) {
+            labels = argv[++i];
+        } else if (strcmp(a, "--label-set") == 0 && has) {
+            set = argv[++i];
+        } else if (strcmp(a, "--template") == 0 && has) {
+            tpl = argv[++i];
+        } else if (strcmp(a, "--report") == 0 && has) {
+            report = argv[++i];
+        } else if (strcmp(a, "--min-cosine") == 0 && has) {
+            if (!parse_double(argv[++i], &min_cos) || min_cos < -1 || min_cos > 1) {
+                fprintf(stderr, "medge eval clip: --min-cosine needs a number in -1..1\n");
+                free(images);
+                return 2;
+            }
+        } else if (strcmp(a, "--min-agree") == 0 && has) {
+            if (!parse_double(argv[++i], &min_agree) || min_agree < 0 || min_agree > 1) {
+                fprintf(stderr, "medge eval clip: --min-agree needs a number in 0..1\n");
+                free(images);
+                return 2;
+            }
+        } else if ((strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) && has) {
+            if (!parse_int(argv[++i], 1, 1024, &threads)) {
+                fprintf(stderr, "medge eval clip: -t needs a number of threads >= 1\n");
+                free(images);
+                return 2;
+            }
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--strict") == 0) {
+            strict = 1;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            quiet = 1;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "medge eval clip: unknown or incomplete option '%s'\n\n%s", a, usage_clip);
+            free(images);
+            return 2;
+        } else {
+            images[n_img++] = a;
+        }
+    }
+    if (!labels) {
+        labels = labels_builtin(set ? set : "modality");
+        if (!labels) {
+            fprintf(stderr, "medge eval clip: unknown label set '%s' (see --help)\n", set);
+            free(images);
+            return 2;
+        }
+    }
+    label_list L = {0};
+    if (!base || !model || n_img == 0 || labels_parse(&L, labels) == 0) {
+        fprintf(stderr, "medge eval clip: give --base, --model, at least one image and at least one label\n\n%s",
+                usage_clip);
+        labels_free(&L);
+        free(images);
+        return 2;
+    }
+    medge_clip_params cp = medge_clip_default_params();
+    cp.n_threads = threads;
+    medge_clip *cb = NULL, *cm = NULL;
+    clip_eval e = {0};
+    medge_status rc = medge_clip_load(base, cp, &cb);
+    if (rc == MEDGE_OK)
+        rc = medge_clip_load(model, cp, &cm);
+    if (rc == MEDGE_OK && medge_clip_embed_dim(cb) != medge_clip_embed_dim(cm))
+        rc = medge_err(MEDGE_ERR_INVALID_ARG, "%s and %s have different embedding sizes (%d, %d): not the same model",
+                       base, model, medge_clip_embed_dim(cb), medge_clip_embed_dim(cm));
+    if (rc == MEDGE_OK)
+        rc = clip_compare(cb, cm, &L, tpl, images, n_img, &e);
+    medge_clip_free(cb);
+    medge_clip_free(cm);
+    int ret = 0;
+    if (rc != MEDGE_OK) {
+        ret = tool_fail("eval clip", rc);
+    } else {
+        e.pass_cos = e.img_cos_min >= min_cos && e.txt_cos_min >= min_cos;
+        e.pass_agree = e.agree >= min_agree;
+        medge_buf b = {0};
+        if (json) {
+            clip_json(&b, &e, &L, images, min_cos, min_agree);
+            medge_buf_puts(&b, "}\n");
+        } else {
+            clip_text(&b, &e, &L, images, quiet, min_cos, min_agree);
+        }
+        fwrite(b.data, 1, b.len, stdout);
+        medge_buf_free(&b);
+        if (report)
+            ret = clip_report(report, &e, &L, images, min_cos, min_agree, base, model);
+        if (ret == 0 && strict && !(e.pass_cos && e.pass_agree))
+            ret = 3;
+    }
+    free(e.rows);
+    labels_free(&L);
+    free(images);
+    return ret;
+}
+
 static int run(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -1071,8 +1507,10 @@ static int run(int argc, char **argv)
         return run_kld(argc - 1, argv + 1);
     if (strcmp(argv[1], "mcq") == 0)
         return run_mcq(argc - 1, argv + 1);
+    if (strcmp(argv[1], "clip") == 0)
+        return run_clip(argc - 1, argv + 1);
     fprintf(stderr, "medge eval: unknown kind '%s'\n\n%s", argv[1], usage_main);
     return 2;
 }
 
-const struct medge_cmd medge_cmd_eval = {"eval", "quality gate: KL divergence, perplexity and multiple-choice accuracy against a base", run};
+const struct medge_cmd medge_cmd_eval = {"eval", "quality gate: KL divergence, perplexity, multiple-choice accuracy and embedding fidelity against a base", run};

@@ -178,32 +178,39 @@ static char *fill_template(const char *tpl, const char *label)
     return s;
 }
 
-medge_status medge_clip_classify(medge_clip *c, const float *image_embedding, const char *const *labels, int n_labels,
-                                 const char *template_, float *probs, float *logits)
+medge_status medge_clip_embed_labels(medge_clip *c, const char *const *labels, int n_labels, const char *template_,
+                                     float *text_embeddings)
 {
     CHECK_HANDLE(c);
-    if (!image_embedding || !labels || n_labels < 1 || !probs)
-        return medge_handle_fail(&c->base, medge_err(MEDGE_ERR_INVALID_ARG, "medge_clip_classify: need an image "
-                                                     "embedding, at least one label and a probs buffer"));
+    if (!labels || n_labels < 1 || !text_embeddings)
+        return medge_handle_fail(&c->base, medge_err(MEDGE_ERR_INVALID_ARG, "medge_clip_embed_labels: need at least "
+                                                     "one label and an output buffer"));
     const char *tpl = template_ ? template_ : "this is a photo of {}";
+    const size_t E = (size_t)c->m->proj;
+    for (int i = 0; i < n_labels; i++) {
+        if (!labels[i])
+            return medge_handle_fail(&c->base, medge_err(MEDGE_ERR_INVALID_ARG, "label %d is NULL", i));
+        char *text = fill_template(tpl, labels[i]);
+        medge_status rc = text ? medge_clip_embed_text(c, text, text_embeddings + (size_t)i * E)
+                               : medge_err(MEDGE_ERR_NOMEM, "out of memory");
+        free(text);
+        if (rc != MEDGE_OK)
+            return medge_handle_fail(&c->base, rc);
+    }
+    return MEDGE_OK;
+}
+
+medge_status medge_clip_zero_shot(const medge_clip *c, const float *image_embedding, const float *text_embeddings,
+                                  int n_labels, float *probs, float *logits)
+{
+    if (!c || !image_embedding || !text_embeddings || n_labels < 1 || !probs)
+        return medge_err(MEDGE_ERR_INVALID_ARG, "medge_clip_zero_shot: need a handle, an image embedding, at least "
+                                                "one text embedding and a probs buffer");
     const int E = c->m->proj;
-    float *t = malloc((size_t)E * sizeof *t);
-    if (!t)
-        return medge_handle_fail(&c->base, medge_err(MEDGE_ERR_NOMEM, "out of memory"));
     const float scale = expf(c->m->logit_scale);
     float mx = -INFINITY;
     for (int i = 0; i < n_labels; i++) {
-        if (!labels[i]) {
-            free(t);
-            return medge_handle_fail(&c->base, medge_err(MEDGE_ERR_INVALID_ARG, "medge_clip_classify: label %d is NULL", i));
-        }
-        char *text = fill_template(tpl, labels[i]);
-        medge_status rc = text ? medge_clip_embed_text(c, text, t) : medge_err(MEDGE_ERR_NOMEM, "out of memory");
-        free(text);
-        if (rc != MEDGE_OK) {
-            free(t);
-            return medge_handle_fail(&c->base, rc);
-        }
+        const float *t = text_embeddings + (size_t)i * (size_t)E;
         double d = 0;
         for (int k = 0; k < E; k++)
             d += (double)image_embedding[k] * t[k];
@@ -212,11 +219,27 @@ medge_status medge_clip_classify(medge_clip *c, const float *image_embedding, co
             logits[i] = probs[i];
         mx = probs[i] > mx ? probs[i] : mx;
     }
-    free(t);
     double sum = 0;
     for (int i = 0; i < n_labels; i++)
         sum += probs[i] = expf(probs[i] - mx);
     for (int i = 0; i < n_labels; i++)
         probs[i] = (float)(probs[i] / sum);
     return MEDGE_OK;
+}
+
+medge_status medge_clip_classify(medge_clip *c, const float *image_embedding, const char *const *labels, int n_labels,
+                                 const char *template_, float *probs, float *logits)
+{
+    CHECK_HANDLE(c);
+    if (!image_embedding || !labels || n_labels < 1 || !probs)
+        return medge_handle_fail(&c->base, medge_err(MEDGE_ERR_INVALID_ARG, "medge_clip_classify: need an image "
+                                                     "embedding, at least one label and a probs buffer"));
+    float *t = malloc((size_t)n_labels * (size_t)c->m->proj * sizeof *t);
+    if (!t)
+        return medge_handle_fail(&c->base, medge_err(MEDGE_ERR_NOMEM, "out of memory"));
+    medge_status rc = medge_clip_embed_labels(c, labels, n_labels, template_, t);
+    if (rc == MEDGE_OK)
+        rc = medge_clip_zero_shot(c, image_embedding, t, n_labels, probs, logits);
+    free(t);
+    return rc == MEDGE_OK ? rc : medge_handle_fail(&c->base, rc);
 }

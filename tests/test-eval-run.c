@@ -1,11 +1,11 @@
 /* test-eval-run.c - `medge eval kld` end to end on the tiny Gemma 3: the F32 conversion of the
  * reference checkpoint (made here with medge convert) as base and llama.cpp's Q4_K_S as model,
  * over imatrix/calibration.txt with -c 64 as specs/imatrix-and-kld.md §2.5 ran llama-perplexity.
- * llama.cpp reports mean KLD 0.022965, same top 63.97 %, PPL(base) 5229.99 over its 95 chunks;
- * medge's tokenizer splits this text differently on the tiny (truncated) vocabulary, so the chunks
- * are not the same tokens and the bounds are loose: mean KLD within 10 %, same top 40-80 %. The
- * saved base file must give the same statistics when reused, the base against itself must give
- * (almost) zero divergence, and bad inputs must fail clearly. */
+ * llama.cpp reports mean KLD 0.022965, same top 63.973 %, PPL(base) 5229.99, PPL(Q) 5304.25 over
+ * its 95 chunks (specs/imatrix-and-kld.md §2.5); medge tokenizes the text to the same 95 x 64
+ * tokens and must give every one of those within 5 % (the acceptance bar; measured: KLD -0.06 %,
+ * same top equal). The saved base file must give the same statistics when reused, the base
+ * against itself must give (almost) zero divergence, and bad inputs must fail clearly. */
 #include "test.h"
 #include "core/file.h"
 #include "core/json.h"
@@ -57,7 +57,7 @@ int main(void)
     CHECK_MSG(bin && bin[0], "MEDGE_BIN not set");
     if (!bin || !bin[0])
         TEST_END();
-    int chunks = 6; /* fewer chunks are too small a sample for the 10 % comparison */
+    int chunks = 95; /* all of them, as llama.cpp ran */
     char f32[1024], base[1024], q4[1024], text[1024], vocab[1024], cmd[8192], args[8192];
     snprintf(f32, sizeof f32, "%s", test_tmp("eval-tiny-f32.gguf"));
     snprintf(base, sizeof base, "%s", test_tmp("eval-base.kld"));
@@ -75,10 +75,14 @@ int main(void)
         top = num(d, NULL, "same_top");
         pplb = num(d, "ppl", "ppl_base");
         pplq = num(d, "ppl", "ppl_model");
-        CHECK_MSG(fabs(kld - 0.022965) <= 0.10 * 0.022965, "mean KLD %.6f (llama.cpp 0.022965)", kld);
-        CHECK_MSG(top >= 0.40 && top <= 0.80, "same top %.4f (llama.cpp 0.63973)", top);
-        CHECK_MSG(pplb > 4000 && pplb < 7000, "PPL(base) %.2f (llama.cpp 5229.99)", pplb);
-        CHECK_MSG(pplq / pplb > 1.0 && pplq / pplb < 1.05, "PPL ratio %.4f (llama.cpp 1.0142)", pplq / pplb);
+        CHECK_MSG(fabs(kld - 0.022965) <= 0.05 * 0.022965, "mean KLD %.6f (llama.cpp 0.022965)", kld);
+        CHECK_MSG(fabs(top - 0.63973) <= 0.05 * 0.63973, "same top %.5f (llama.cpp 0.63973)", top);
+        CHECK_MSG(fabs(pplb - 5229.99) <= 0.05 * 5229.99, "PPL(base) %.2f (llama.cpp 5229.99)", pplb);
+        CHECK_MSG(fabs(pplq - 5304.25) <= 0.05 * 5304.25, "PPL(Q) %.2f (llama.cpp 5304.25)", pplq);
+        CHECK_MSG(fabs(log(pplq / pplb) - 0.014099) <= 0.05 * 0.014099, "ln PPL ratio %.6f (llama.cpp 0.014099)",
+                  log(pplq / pplb));
+        CHECK_MSG(fabs(num(d, "kld", "median") - 0.022397) <= 0.05 * 0.022397, "median KLD %.6f (llama.cpp 0.022397)",
+                  num(d, "kld", "median"));
         CHECK_EQ_INT((int64_t)num(d, NULL, "positions"), chunks * 31);
         json_free(d);
     }

@@ -75,6 +75,19 @@ for (n, x), (m, y) in zip(a, b):
     assert c >= 0.9995, (n, c)
 PY
 
+# medge synth --preset biomedclip-tiny: a random-weight model of the same layout; Q8_0 straight from
+# synth equals medge quantize of the F32 file; the model embeds; the open_clip directory converts.
+"$M" synth --preset biomedclip-tiny -q -t 2 -o "$T/synth.gguf" || fail "synth biomedclip-tiny"
+"$M" synth --preset biomedclip-tiny -q -t 2 --type Q8_0 -o "$T/synth-q8.gguf" 2>/dev/null || fail "synth Q8_0"
+"$M" quantize -q "$T/synth.gguf" "$T/synth-q8b.gguf" Q8_0 >/dev/null 2>&1 || fail "quantize synth"
+cmp -s "$T/synth-q8.gguf" "$T/synth-q8b.gguf" || fail "synth --type Q8_0 differs from medge quantize"
+"$M" embed -m "$T/synth-q8.gguf" "$R/images/test-image-224.png" --text "a chest x-ray" > "$T/synth.emb" || fail "synth embed"
+[ "$(wc -l < "$T/synth.emb")" = 2 ] || fail "synth embeddings"
+"$M" synth --preset biomedclip-tiny --format hf -q -o "$T/synth-ckpt" || fail "synth open_clip layout"
+[ -f "$T/synth-ckpt/open_clip_model.safetensors" ] && [ -f "$T/synth-ckpt/vocab.txt" ] || fail "open_clip files"
+"$M" convert "$T/synth-ckpt" -o "$T/synth2.gguf" -q >/dev/null || fail "convert synthetic checkpoint"
+"$M" synth --help | grep -q "biomedclip-tiny" || fail "synth --help"
+
 # Errors: missing labels, unknown set, non-image input, non-BiomedCLIP model.
 if "$M" classify -m "$T/clip.gguf" "$R/images/test-image-224.png" 2>/dev/null; then fail "no labels accepted"; fi
 if "$M" classify -m "$T/clip.gguf" "$R/images/test-image-224.png" --label-set nope 2>/dev/null; then fail "bad set"; fi

@@ -18,18 +18,27 @@ static void help(FILE *f)
             "and thread count gives the same numbers.\n\n"
             "  --preset NAME    medgemma-4b (MedGemma 4B-IT: 34 layers, 262208-token vocabulary, SigLIP 896)\n"
             "                   tiny        (the gemma3 test size of ../shared/reference/gemma3-tiny)\n"
-            "                   biomedclip  (not available yet)\n"
+            "                   biomedclip  (BiomedCLIP-PubMedBERT_256-vit_base_patch16_224: ViT-B/16 224 +\n"
+            "                               PubMedBERT, 512-d joint space; values in float32, not bf16)\n"
+            "                   biomedclip-tiny (the shapes of ../shared/reference/biomedclip-tiny)\n"
             "  --format F       gguf (default): text model GGUF at PATH (+ the vision tower with --mmproj)\n"
             "                   hf: a Hugging Face checkpoint directory at PATH (config.json, sharded BF16\n"
-            "                   safetensors + model.safetensors.index.json, tokenizer files)\n"
-            "  --type TYPE      GGUF tensor type: F32, F16 (default), BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,\n"
-            "                   Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, or the mixtures Q4_K_S and Q4_K_M (as\n"
-            "                   llama-quantize assigns them; token embedding Q6_K). Quantized types need the\n"
-            "                   quantizers of this build. The mmproj stays F16 (F32/BF16 with those types).\n"
+            "                   safetensors + model.safetensors.index.json, tokenizer files); for biomedclip an\n"
+            "                   open_clip checkpoint (open_clip_config.json, F32 open_clip_model.safetensors,\n"
+            "                   vocab.txt) as `medge convert` reads it\n"
+            "                   biomedclip GGUF: one file with both towers, made by converting that checkpoint\n"
+            "                   (and quantizing it as `medge quantize` would for --type other than F32)\n"
+            "  --type TYPE      GGUF tensor type: F32, F16 (default; biomedclip: F32), BF16, Q8_0, Q4_0, Q4_1,\n"
+            "                   Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, or the mixtures Q4_K_S\n"
+            "                   and Q4_K_M (as llama-quantize assigns them; token embedding Q6_K). Quantized\n"
+            "                   types need the quantizers of this build. The mmproj stays F16 (F32/BF16 with\n"
+            "                   those types). biomedclip: any `medge quantize` type, chosen per tensor as it does.\n"
             "  --mmproj PATH    also write the vision tower + projector GGUF (gguf format only)\n"
             "  --seed N         random seed (default 42)\n"
             "  --tokenizer DIR  hf format: copy tokenizer.model / tokenizer.json / tokenizer_config.json /\n"
-            "                   added_tokens.json from DIR instead of writing a synthetic vocabulary\n"
+            "                   added_tokens.json from DIR instead of writing a synthetic vocabulary;\n"
+            "                   biomedclip (both formats): use DIR/vocab.txt instead of the synthetic WordPiece\n"
+            "                   vocabulary (BERT-uncased special ids, common prompt words, letter n-grams)\n"
             "  -t, --threads N  threads (default: all cores)\n"
             "  -o PATH          output file (gguf) or directory (hf)\n"
             "  -q, --quiet      no progress output\n");
@@ -56,6 +65,7 @@ static int run(int argc, char **argv)
 {
     synth_params p = synth_default_params();
     p.preset = NULL;
+    p.type = NULL; /* the preset's default */
     const char *out = NULL, *mmproj = NULL;
     struct prog pr = {0, 0, 0};
     for (int i = 1; i < argc; i++) {

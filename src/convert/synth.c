@@ -3,9 +3,11 @@
  * tokenizer files) and the GGUF writers (text model and mmproj). Tensor data is produced in
  * chunks of rows by the thread pool (generate, convert or quantize per row) and streamed out. */
 #include "convert/synth.h"
+#include "convert/biomedclip.h"
 #include "core/file.h"
 #include "core/threadpool.h"
 #include "formats/gguf.h"
+#include "quant/model-quant.h"
 #include "quant/types.h"
 
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* presets */
@@ -51,6 +54,7 @@ typedef struct st {
     uint32_t type;  /* GGUF type chosen */
     int shard;      /* HF shard holding it */
     uint64_t seed;
+    int exact;      /* values kept in float32 (open_clip checkpoints are fp32), not rounded to bf16 */
 } st;
 
 typedef struct tlist {
@@ -205,7 +209,7 @@ static void gen_values(const st *t, uint64_t e0, int64_t n, int gguf, float *out
         c = cosf(two_pi * u2);
         float z[2] = {r * c, r * s};
         for (int j = (int)(e & 1); j < 2 && i < n; j++, i++) {
-            float v = bf16_round(mean + std * z[j]);
+            float v = t->exact ? mean + std * z[j] : bf16_round(mean + std * z[j]);
             if (gguf && t->kind == K_RMS)
                 v = v + 1.0f;
             out[i] = v;
@@ -1091,6 +1095,355 @@ static medge_status write_hf(gen_ctx *g, const synth_params *p, tlist *l, const 
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* BiomedCLIP: an open_clip checkpoint (open_clip_config.json, open_clip_model.safetensors in F32
+ * as the real weights are, vocab.txt). The GGUF is that checkpoint put through convert/biomedclip.c
+ * (and quant/model-quant.c for other types), so it is by construction what `medge convert` (+
+ * `medge quantize`) makes of a real checkpoint of the same shapes. */
+
+typedef struct clip_hp {
+    const char *timm_name;
+    int image, patch, vd, vl, vff, proj;       /* vision: ViT-B/16 224 */
+    int td, tl, tff, vocab, tpos, ttypes, tp0; /* text: PubMedBERT + MLP head */
+    int ctx;
+} clip_hp;
+
+/* microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224 (specs/biomedclip.md §2) */
+static const clip_hp CLIP_FULL = {"vit_base_patch16_224", 224, 16, 768, 12, 3072, 512,
+                                  768, 12, 3072, 30522, 512, 2, 640, 256};
+/* the shapes of ../shared/reference/biomedclip-tiny */
+static const clip_hp CLIP_TINY = {"vit_test_patch16_224", 224, 16, 256, 2, 1024, 128,
+                                  128, 2, 512, 30522, 512, 2, 128, 256};
+
+/* PyTorch shape (outermost first) -> the st entry (ggml order). n_dims 0: a scalar. */
+static medge_status cl_add(tlist *l, const char *name, int kind, int n_dims, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    int64_t sh[4] = {a, b, c, d}, ne[4] = {1, 1, 1, 1};
+    for (int k = 0; k < n_dims; k++)
+        ne[k] = sh[n_dims - 1 - k];
+    MEDGE_TRY(tl_add(l, name, "", kind, 0, -1, GGML_TYPE_F32, n_dims, ne[0], ne[1], ne[2], ne[3]));
+    l->t[l->n - 1].exact = 1;
+    return MEDGE_OK;
+}
+
+/* open_clip CustomTextCLIP state dict in module order (logit_scale is written separately). */
+static medge_status clip_tensors(const clip_hp *h, tlist *l)
+{
+    char nm[112];
+    const int64_t V = h->vd, VF = h->vff, P = h->patch, NP = (int64_t)(h->image / h->patch) * (h->image / h->patch) + 1;
+    MEDGE_TRY(cl_add(l, "visual.trunk.cls_token", K_WEIGHT, 3, 1, 1, V, 0));
+    MEDGE_TRY(cl_add(l, "visual.trunk.pos_embed", K_WEIGHT, 3, 1, NP, V, 0));
+    MEDGE_TRY(cl_add(l, "visual.trunk.patch_embed.proj.weight", K_WEIGHT, 4, V, 3, P, P));
+    MEDGE_TRY(cl_add(l, "visual.trunk.patch_embed.proj.bias", K_BIAS, 1, V, 0, 0, 0));
+    for (int i = 0; i < h->vl; i++) {
+        static const struct {
+            const char *n;
+            int kind, rows, cols; /* 0 V, 1 3V, 2 VF; cols -1: vector */
+        } B[] = {
+            {"norm1.weight", K_LN_W, 0, -1},   {"norm1.bias", K_BIAS, 0, -1},   {"attn.qkv.weight", K_WEIGHT, 1, 0},
+            {"attn.qkv.bias", K_BIAS, 1, -1},  {"attn.proj.weight", K_WEIGHT, 0, 0}, {"attn.proj.bias", K_BIAS, 0, -1},
+            {"norm2.weight", K_LN_W, 0, -1},   {"norm2.bias", K_BIAS, 0, -1},   {"mlp.fc1.weight", K_WEIGHT, 2, 0},
+            {"mlp.fc1.bias", K_BIAS, 2, -1},   {"mlp.fc2.weight", K_WEIGHT, 0, 2}, {"mlp.fc2.bias", K_BIAS, 0, -1},
+        };
+        const int64_t dim[3] = {V, 3 * V, VF};
+        for (size_t k = 0; k < sizeof B / sizeof B[0]; k++) {
+            snprintf(nm, sizeof nm, "visual.trunk.blocks.%d.%s", i, B[k].n);
+            if (B[k].cols < 0)
+                MEDGE_TRY(cl_add(l, nm, B[k].kind, 1, dim[B[k].rows], 0, 0, 0));
+            else
+                MEDGE_TRY(cl_add(l, nm, B[k].kind, 2, dim[B[k].rows], dim[B[k].cols], 0, 0));
+        }
+    }
+    MEDGE_TRY(cl_add(l, "visual.trunk.norm.weight", K_LN_W, 1, V, 0, 0, 0));
+    MEDGE_TRY(cl_add(l, "visual.trunk.norm.bias", K_BIAS, 1, V, 0, 0, 0));
+    MEDGE_TRY(cl_add(l, "visual.head.proj.weight", K_WEIGHT, 2, h->proj, V, 0, 0));
+    const int64_t T = h->td, TF = h->tff;
+#define TE "text.transformer.embeddings."
+    MEDGE_TRY(cl_add(l, TE "word_embeddings.weight", K_WEIGHT, 2, h->vocab, T, 0, 0));
+    MEDGE_TRY(cl_add(l, TE "position_embeddings.weight", K_WEIGHT, 2, h->tpos, T, 0, 0));
+    MEDGE_TRY(cl_add(l, TE "token_type_embeddings.weight", K_WEIGHT, 2, h->ttypes, T, 0, 0));
+    MEDGE_TRY(cl_add(l, TE "LayerNorm.weight", K_LN_W, 1, T, 0, 0, 0));
+    MEDGE_TRY(cl_add(l, TE "LayerNorm.bias", K_BIAS, 1, T, 0, 0, 0));
+#undef TE
+    for (int i = 0; i < h->tl; i++) {
+        static const struct {
+            const char *n;
+            int kind, rows, cols; /* 0 T, 1 TF; cols -1: vector */
+        } B[] = {
+            {"attention.self.query.weight", K_WEIGHT, 0, 0},   {"attention.self.query.bias", K_BIAS, 0, -1},
+            {"attention.self.key.weight", K_WEIGHT, 0, 0},     {"attention.self.key.bias", K_BIAS, 0, -1},
+            {"attention.self.value.weight", K_WEIGHT, 0, 0},   {"attention.self.value.bias", K_BIAS, 0, -1},
+            {"attention.output.dense.weight", K_WEIGHT, 0, 0}, {"attention.output.dense.bias", K_BIAS, 0, -1},
+            {"attention.output.LayerNorm.weight", K_LN_W, 0, -1}, {"attention.output.LayerNorm.bias", K_BIAS, 0, -1},
+            {"intermediate.dense.weight", K_WEIGHT, 1, 0},     {"intermediate.dense.bias", K_BIAS, 1, -1},
+            {"output.dense.weight", K_WEIGHT, 0, 1},           {"output.dense.bias", K_BIAS, 0, -1},
+            {"output.LayerNorm.weight", K_LN_W, 0, -1},        {"output.LayerNorm.bias", K_BIAS, 0, -1},
+        };
+        const int64_t dim[2] = {T, TF};
+        for (size_t k = 0; k < sizeof B / sizeof B[0]; k++) {
+            snprintf(nm, sizeof nm, "text.transformer.encoder.layer.%d.%s", i, B[k].n);
+            if (B[k].cols < 0)
+                MEDGE_TRY(cl_add(l, nm, B[k].kind, 1, dim[B[k].rows], 0, 0, 0));
+            else
+                MEDGE_TRY(cl_add(l, nm, B[k].kind, 2, dim[B[k].rows], dim[B[k].cols], 0, 0));
+        }
+    }
+    MEDGE_TRY(cl_add(l, "text.proj.0.weight", K_WEIGHT, 2, h->tp0, T, 0, 0));
+    MEDGE_TRY(cl_add(l, "text.proj.2.weight", K_WEIGHT, 2, h->proj, h->tp0, 0, 0));
+    return MEDGE_OK;
+}
+
+/* Words of typical zero-shot prompts, so they tokenize into whole words. */
+static const char *const CLIP_WORDS[] = {
+    "the", "of", "and", "in", "to", "a", "with", "is", "for", "on", "this", "that", "an", "as", "by", "at", "from", "or",
+    "no", "not", "are", "was", "be", "it", "which", "photo", "image", "picture", "scan", "view", "showing", "shows",
+    "normal", "abnormal", "left", "right", "upper", "lower", "large", "small", "mild", "severe", "chest", "x", "ray",
+    "radiograph", "ct", "mri", "ultrasound", "pet", "brain", "head", "lung", "lungs", "heart", "liver", "kidney", "bone",
+    "bones", "skin", "breast", "abdomen", "spine", "knee", "hand", "foot", "eye", "retina", "fundus", "tissue", "cell",
+    "cells", "histopathology", "pathology", "slide", "stain", "microscopy", "dermoscopy", "lesion", "tumor", "cancer",
+    "carcinoma", "nodule", "mass", "fracture", "effusion", "pleural", "pneumonia", "pneumothorax", "edema",
+    "cardiomegaly", "atelectasis", "consolidation", "opacity", "infiltrate", "hemorrhage", "stroke", "infarct", "glioma",
+    "melanoma", "nevus", "benign", "malignant", "adenocarcinoma", "metastasis", "inflammation", "infection", "cyst",
+    "calcification", "covid", "tuberculosis", "patient", "medical", "clinical", "diagnosis", "disease", "finding",
+    "findings", "evidence", "sign", "signs", "axial", "coronal", "sagittal", "frontal", "lateral", "contrast",
+    "enhanced", "weighted", "t1", "t2", "flair", "dental", "teeth", "colon", "polyp", "endoscopy", "stomach", "blood",
+    "smear", "leukemia", "lymphoma", "lymph", "node", "vessel", "artery", "aneurysm", "cardiac", "thyroid", "prostate",
+    "pancreas", "gallbladder", "ovary", "uterus", "fetal", "pediatric", "adult", "healthy", "control", "type", "grade",
+    "stage", "case", "report", "example", "sample", "typical", "visible", "present", "absent", "seen", "there",
+};
+
+static int clip_is_word(const char *s)
+{
+    for (size_t i = 0; i < sizeof CLIP_WORDS / sizeof CLIP_WORDS[0]; i++)
+        if (strcmp(CLIP_WORDS[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+/* BERT-uncased layout: [PAD] 0, [unused0..98], [UNK] 100, [CLS] 101, [SEP] 102, [MASK] 103,
+ * [unused99..993], then single characters, the words above, "##" + letters and digits, and letter
+ * pairs and triples (whole and "##"), until n tokens: every lower-case ASCII word tokenizes. */
+static medge_status clip_vocab(sb *b, int n)
+{
+    static const char AL[] = "abcdefghijklmnopqrstuvwxyz";
+    static const char AN[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    char buf[32];
+    int id = 0;
+#define TOK(str)                              \
+    do {                                      \
+        if (id >= n)                          \
+            goto full;                        \
+        sb_put(b, (str), strlen(str));        \
+        sb_put(b, "\n", 1);                   \
+        id++;                                 \
+    } while (0)
+    TOK("[PAD]");
+    for (int i = 0; i < 99; i++) {
+        snprintf(buf, sizeof buf, "[unused%d]", i);
+        TOK(buf);
+    }
+    TOK("[UNK]");
+    TOK("[CLS]");
+    TOK("[SEP]");
+    TOK("[MASK]");
+    for (int i = 99; i < 994; i++) {
+        snprintf(buf, sizeof buf, "[unused%d]", i);
+        TOK(buf);
+    }
+    for (int c = 33; c < 127; c++) {
+        if (c >= 'A' && c <= 'Z')
+            continue;
+        buf[0] = (char)c;
+        buf[1] = 0;
+        if (!clip_is_word(buf))
+            TOK(buf);
+    }
+    for (size_t i = 0; i < sizeof CLIP_WORDS / sizeof CLIP_WORDS[0]; i++)
+        TOK(CLIP_WORDS[i]);
+    for (int i = 0; AN[i]; i++) {
+        snprintf(buf, sizeof buf, "##%c", AN[i]);
+        TOK(buf);
+    }
+    for (int len = 2; len <= 3; len++) {
+        int total = len == 2 ? 26 * 26 : 26 * 26 * 26;
+        for (int cont = 1; cont >= 0; cont--)
+            for (int k = 0; k < total; k++) {
+                int o = cont ? 2 : 0;
+                buf[0] = buf[1] = '#';
+                for (int j = len - 1, r = k; j >= 0; j--, r /= 26)
+                    buf[o + j] = AL[r % 26];
+                buf[o + len] = 0;
+                if (cont || !clip_is_word(buf))
+                    TOK(buf);
+            }
+    }
+full:
+#undef TOK
+    if (b->oom)
+        return medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    return MEDGE_OK;
+}
+
+static medge_status clip_config(const char *dir, const clip_hp *h)
+{
+    sb b = {0};
+    sb_printf(&b, "{\n  \"model_cfg\": {\n    \"embed_dim\": %d,\n    \"vision_cfg\": {\n      \"timm_model_name\": \"%s\",\n"
+                  "      \"timm_model_pretrained\": false,\n      \"timm_pool\": \"\",\n      \"timm_proj\": \"linear\",\n"
+                  "      \"image_size\": %d\n    },\n",
+              h->proj, h->timm_name, h->image);
+    sb_printf(&b, "    \"text_cfg\": {\n      \"hf_model_name\": \"microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract\",\n"
+                  "      \"hf_tokenizer_name\": \"microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract\",\n"
+                  "      \"hf_proj_type\": \"mlp\",\n      \"hf_pooler_type\": \"cls_last_hidden_state_pooler\",\n"
+                  "      \"context_length\": %d\n    }\n  },\n",
+              h->ctx);
+    sb_printf(&b, "  \"preprocess_cfg\": {\n    \"mean\": [\n      0.48145466,\n      0.4578275,\n      0.40821073\n    ],\n"
+                  "    \"std\": [\n      0.26862954,\n      0.26130258,\n      0.27577711\n    ]\n  }\n}\n");
+    medge_status rc = write_sb(dir, "open_clip_config.json", &b);
+    free(b.s);
+    return rc;
+}
+
+/* The checkpoint directory: config, F32 safetensors (+ the scalar logit_scale = ln 100, the value
+ * training clamps to), vocab.txt (synthetic, or vocab.txt of p->tokenizer_dir). */
+static medge_status clip_write_checkpoint(gen_ctx *g, const synth_params *p, tlist *l, const clip_hp *h, const char *dir)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return medge_err(MEDGE_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
+    MEDGE_TRY(clip_config(dir, h));
+    if (p->tokenizer_dir) {
+        char *src = medge_path_join(p->tokenizer_dir, "vocab.txt");
+        if (!src)
+            return medge_err(MEDGE_ERR_NOMEM, "out of memory");
+        medge_status rc = medge_file_size(src) >= 0 ? copy_file(src, dir, "vocab.txt")
+                                                    : medge_err(MEDGE_ERR_NOT_FOUND, "%s: no vocab.txt", p->tokenizer_dir);
+        free(src);
+        MEDGE_TRY(rc);
+    } else {
+        sb v = {0};
+        medge_status rc = clip_vocab(&v, h->vocab);
+        if (rc == MEDGE_OK)
+            rc = write_sb(dir, "vocab.txt", &v);
+        free(v.s);
+        MEDGE_TRY(rc);
+    }
+    sb hdr = {0};
+    const float logit_scale = logf(100.0f);
+    sb_printf(&hdr, "{\"__metadata__\":{\"format\":\"pt\"},\"logit_scale\":{\"dtype\":\"F32\",\"shape\":[],"
+                    "\"data_offsets\":[0,4]}");
+    uint64_t off = 4;
+    for (int i = 0; i < l->n; i++) {
+        const st *t = &l->t[i];
+        uint64_t nb = (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]) * 4;
+        sb_printf(&hdr, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", t->hf);
+        for (int d = t->n_dims - 1; d >= 0; d--)
+            sb_printf(&hdr, "%lld%s", (long long)t->ne[d], d ? "," : "");
+        sb_printf(&hdr, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + nb));
+        off += nb;
+    }
+    sb_put(&hdr, "}", 1);
+    while (hdr.n % 8)
+        sb_put(&hdr, " ", 1);
+    if (hdr.oom) {
+        free(hdr.s);
+        return medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    }
+    char *path = medge_path_join(dir, "open_clip_model.safetensors");
+    medge_out o;
+    medge_status rc = path ? medge_out_open(&o, path) : medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    if (rc == MEDGE_OK) {
+        uint8_t le[8];
+        for (int k = 0; k < 8; k++)
+            le[k] = (uint8_t)((uint64_t)hdr.n >> (8 * k));
+        rc = medge_out_write(&o, le, 8);
+        if (rc == MEDGE_OK)
+            rc = medge_out_write(&o, hdr.s, hdr.n);
+        if (rc == MEDGE_OK)
+            rc = medge_out_write(&o, &logit_scale, 4);
+        for (int i = 0; i < l->n && rc == MEDGE_OK; i++) {
+            rc = stream_tensor(g, &l->t[i], GGML_TYPE_F32, 0, sink_out, &o);
+            if (rc == MEDGE_OK && p->progress)
+                p->progress(p->user, l->t[i].hf, i + 1, l->n, o.written);
+        }
+        if (rc == MEDGE_OK)
+            rc = medge_out_commit(&o);
+        else
+            medge_out_abort(&o);
+    }
+    free(path);
+    free(hdr.s);
+    return rc;
+}
+
+static void clip_remove_checkpoint(const char *dir)
+{
+    static const char *const files[] = {"open_clip_config.json", "open_clip_model.safetensors", "vocab.txt"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *f = medge_path_join(dir, files[i]);
+        if (f)
+            remove(f);
+        free(f);
+    }
+    rmdir(dir);
+}
+
+/* HF format: the checkpoint directory at out. GGUF: the checkpoint in a temporary directory beside
+ * out, converted (F32), then quantized to p->type unless that is F32. */
+static medge_status clip_write(const synth_params *p, const clip_hp *h, const char *out)
+{
+    int ftype = QFT_ALL_F32;
+    if (p->format == SYNTH_GGUF && p->type) {
+        ftype = quant_ftype_from_name(p->type);
+        if (ftype < 0)
+            return medge_err(MEDGE_ERR_INVALID_ARG, "synth: unknown type '%s' (%s)", p->type, quant_ftype_list());
+    }
+    tlist l = {0};
+    gen_ctx g;
+    memset(&g, 0, sizeof g);
+    medge_status rc = clip_tensors(h, &l);
+    for (int i = 0; i < l.n; i++)
+        l.t[i].seed = hash_name(p->seed, l.t[i].hf);
+    if (rc == MEDGE_OK)
+        rc = medge_pool_create(p->n_threads, &g.pool);
+    char *dir = NULL, *f32 = NULL;
+    if (rc == MEDGE_OK && p->format == SYNTH_HF) {
+        rc = clip_write_checkpoint(&g, p, &l, h, out);
+    } else if (rc == MEDGE_OK) {
+        size_t n = strlen(out) + 32;
+        dir = malloc(n);
+        f32 = malloc(n);
+        if (!dir || !f32)
+            rc = medge_err(MEDGE_ERR_NOMEM, "out of memory");
+        if (rc == MEDGE_OK) {
+            snprintf(dir, n, "%s.synth-ckpt", out);
+            snprintf(f32, n, "%s.synth-f32.gguf", out);
+            rc = clip_write_checkpoint(&g, p, &l, h, dir);
+        }
+        medge_pool_free(g.pool); /* the converter and quantizer bring their own */
+        g.pool = NULL;
+        bmc_convert_opts co = {false, "BiomedCLIP-PubMedBERT_256-vit_base_patch16_224 (synthetic, random weights)"};
+        if (rc == MEDGE_OK)
+            rc = bmc_convert(dir, ftype == QFT_ALL_F32 ? out : f32, &co);
+        if (dir)
+            clip_remove_checkpoint(dir);
+        if (rc == MEDGE_OK && ftype != QFT_ALL_F32) {
+            quant_model_params qp = quant_model_default_params();
+            qp.recipe.ftype = ftype;
+            qp.n_threads = p->n_threads;
+            quant_model_result res;
+            rc = quant_model(f32, out, &qp, &res);
+        }
+        if (f32)
+            remove(f32);
+    }
+    medge_pool_free(g.pool);
+    free(g.buf);
+    free(g.scr);
+    free(l.t);
+    free(dir);
+    free(f32);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 synth_params synth_default_params(void)
 {
@@ -1112,10 +1465,15 @@ medge_status synth_write(const synth_params *p, const char *out, const char *mmp
         h = &HP_4B;
     else if (strcmp(p->preset, "tiny") == 0)
         h = &HP_TINY;
-    else if (strcmp(p->preset, "biomedclip") == 0)
-        return medge_err(MEDGE_ERR_UNSUPPORTED, "synth: preset biomedclip is not available yet");
-    else
-        return medge_err(MEDGE_ERR_INVALID_ARG, "synth: unknown preset '%s' (medgemma-4b, tiny, biomedclip)", p->preset);
+    else if (strcmp(p->preset, "biomedclip") == 0 || strcmp(p->preset, "biomedclip-tiny") == 0) {
+        if (p->format != SYNTH_GGUF && p->format != SYNTH_HF)
+            return medge_err(MEDGE_ERR_INVALID_ARG, "synth: unknown format %d", p->format);
+        if (mmproj)
+            return medge_err(MEDGE_ERR_INVALID_ARG, "synth: BiomedCLIP is one file (no separate mmproj)");
+        return clip_write(p, p->preset[10] ? &CLIP_TINY : &CLIP_FULL, out);
+    } else
+        return medge_err(MEDGE_ERR_INVALID_ARG, "synth: unknown preset '%s' (medgemma-4b, tiny, biomedclip, "
+                                                "biomedclip-tiny)", p->preset);
     if (p->format != SYNTH_GGUF && p->format != SYNTH_HF)
         return medge_err(MEDGE_ERR_INVALID_ARG, "synth: unknown format %d", p->format);
     if (p->format == SYNTH_HF && mmproj)

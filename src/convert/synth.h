@@ -18,15 +18,17 @@
 enum synth_format { SYNTH_GGUF = 0, SYNTH_HF = 1 };
 
 typedef struct synth_params {
-    const char *preset;        /* "medgemma-4b", "tiny" or "biomedclip" */
+    const char *preset;        /* "medgemma-4b", "tiny", "biomedclip" or "biomedclip-tiny" */
     int format;                /* enum synth_format */
     const char *type;          /* GGUF: "F32", "F16", "BF16", a quant type ("Q8_0", "Q4_K"...) or a
-                                  mixture ("Q4_K_S", "Q4_K_M"); NULL = F16. Ignored for HF (BF16). */
+                                  mixture ("Q4_K_S", "Q4_K_M"); NULL = F16 (F32 for biomedclip).
+                                  Ignored for HF (BF16; F32 for biomedclip). */
     uint64_t seed;
     int n_threads;             /* <= 0: all cores */
     const char *tokenizer_dir; /* optional: copy tokenizer.model / tokenizer.json /
                                   tokenizer_config.json / added_tokens.json... from here (HF),
-                                  and nothing else changes; NULL: synthetic vocabulary */
+                                  and nothing else changes; biomedclip: its vocab.txt (both
+                                  formats); NULL: synthetic vocabulary */
     /* Called after each tensor (may be NULL). */
     void (*progress)(void *user, const char *name, int index, int count, uint64_t bytes_done);
     void *user;
@@ -36,8 +38,10 @@ synth_params synth_default_params(void);
 
 /* GGUF: out is the text model file; mmproj (may be NULL) receives the vision tower + projector.
  * HF: out is a directory (created if missing); mmproj must be NULL (the HF checkpoint holds both
- * towers). biomedclip: GGUF only, one file (mmproj NULL). Files are written under temporary
- * names and renamed when complete. */
+ * towers). biomedclip: mmproj NULL; HF writes an open_clip checkpoint directory (config, F32
+ * safetensors, vocab.txt), GGUF converts that checkpoint (in a temporary directory beside out)
+ * with convert/biomedclip.c and quantizes it as quant_model does unless the type is F32. Files
+ * are written under temporary names and renamed when complete. */
 medge_status synth_write(const synth_params *p, const char *out, const char *mmproj);
 
 #endif

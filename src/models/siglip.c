@@ -6,6 +6,7 @@
  * to the text model's width. Weights stay in the mapped file in whatever type they have; the
  * only copies are small vectors stored in another type and the transposed projection. */
 #include "models/siglip.h"
+#include "ops/attention-dense.h"
 #include "ops/gemm.h"
 #include "core/log.h"
 
@@ -220,6 +221,9 @@ static medge_status load_tensors(siglip_model *m)
 #undef V
 #undef M
     }
+    /* an F32 mmproj asks for reference numerics; any smaller weight type already rounds more than
+     * BF16 attention products do */
+    m->attn_prec = m->layers[0].q.type == GGML_TYPE_F32 ? OPS_ATTN_F32 : OPS_ATTN_BF16;
     MEDGE_TRY(vec(m, "v.post_ln.weight", C, &m->post_ln_w));
     MEDGE_TRY(vec(m, "v.post_ln.bias", C, &m->post_ln_b));
     MEDGE_TRY(vec(m, "mm.soft_emb_norm.weight", C, &m->soft_norm_w));
@@ -376,7 +380,7 @@ medge_status siglip_encode(const siglip_model *m, medge_pool *pool, ops_scratch 
         if ((rc = mm(&f, &L->q, L->q_b, h, q, N)) != MEDGE_OK || (rc = mm(&f, &L->k, L->k_b, h, k, N)) != MEDGE_OK ||
             (rc = mm(&f, &L->v, L->v_b, h, v, N)) != MEDGE_OK)
             goto done;
-        if ((rc = ops_attention_dense(pool, scratch, q, k, v, a, N, H, D, 1.0f / sqrtf((float)D))) != MEDGE_OK)
+        if ((rc = ops_attention_dense(pool, scratch, q, k, v, a, N, H, D, 1.0f / sqrtf((float)D), m->attn_prec)) != MEDGE_OK)
             goto done;
         if ((rc = mm(&f, &L->o, L->o_b, a, h, N)) != MEDGE_OK)
             goto done;

@@ -32,6 +32,7 @@ typedef struct siglip_model {
     medge_tensor proj;            /* [n_embd -> proj_dim] (transposed from the file at load) */
     void **owned;                 /* buffers converted or transposed at load */
     int n_owned;
+    int attn_prec;                /* ops_attn_prec of the attention products (BF16 unless F32 weights) */
     int f16_patches;              /* round patch pixels and kernel to F16 as ggml's conv does */
 } siglip_model;
 

@@ -2,7 +2,7 @@
  * weight is repacked once per use into panels of output columns (F32, k-major) and multiplied
  * by tiles of activation rows in a register-blocked kernel written so the compiler vectorises it
  * along the outputs (each output keeps its own sum in k order, so no reassociation is needed).
- * Also full (unmasked) multi-head attention over such batches, built from the same kernel. */
+ * (Dense attention over such batches is in ops/attention-dense.h.) */
 #ifndef MEDGE_OPS_GEMM_H
 #define MEDGE_OPS_GEMM_H
 #include "ops/ops.h"
@@ -26,8 +26,4 @@ void ops_gemm_pack_f32(medge_pool *pool, const float *src, int64_t in, int64_t o
 medge_status ops_gemm(medge_pool *pool, ops_scratch *scratch, const ops_packed *W, const float *x, size_t ldx,
                       float *y, size_t ldy, int n, const float *bias);
 
-/* Full bidirectional attention: q, k, v, out: [n][n_head * head_dim]; out[t][h] =
- * softmax_s(scale * q[t][h] . k[s][h]) v[s][h]. */
-medge_status ops_attention_dense(medge_pool *pool, ops_scratch *scratch, const float *q, const float *k,
-                                 const float *v, float *out, int n, int n_head, int head_dim, float scale);
 #endif

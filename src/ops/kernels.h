@@ -35,6 +35,20 @@ typedef void (*ops_quantize_fn)(const float *x, void *y, int64_t n);
 /* y[i] += a * x[i] for a row x of a KV-cache type (F16, Q8_0, F32), n elements. */
 typedef void (*ops_mad_fn)(int n, float *y, float a, const void *x);
 
+/* Dense attention tiles (ops/attention-dense.c drives them; pack == NULL: its portable C).
+ * pack: keys and values of one head (k, v: n rows of D floats, row stride ld floats) into kv
+ * (kv_bytes(n, D) bytes, 64-byte aligned). rows: out[i][0..D) (row stride ldo) for i < nq <= qb
+ * queries q (rows as k) against all n keys of kv, q multiplied by scale * log2(e) first, with
+ * work (work_bytes(D) bytes, 64-byte aligned) as scratch. */
+typedef struct ops_attn_kernel {
+    int qb; /* queries per rows() call */
+    size_t (*kv_bytes)(int n, int D);
+    size_t (*work_bytes)(int D);
+    void (*pack)(const float *k, const float *v, size_t ld, int n, int D, void *kv);
+    void (*rows)(const void *kv, int n, int D, const float *q, size_t ldq, int nq, float scale_log2e, float *out,
+                 size_t ldo, void *work);
+} ops_attn_kernel;
+
 typedef struct ops_wkernels {
     enum ggml_type act_type; /* activation type of the dot product (ggml's vec_dot_type) */
     ops_vec_dot_fn vec_dot;  /* NULL: this weight type has no matmul */
@@ -50,6 +64,7 @@ typedef struct ops_kernels {
     void (*geglu)(int n, float *gate, const float *up);  /* gate = gelu_tanh(gate) * up (fp16 table) */
     void (*fp16_to_fp32_row)(const uint16_t *x, float *y, int64_t n);
     void (*fp32_to_fp16_row)(const float *x, uint16_t *y, int64_t n);
+    ops_attn_kernel attn_dense[2]; /* by ops_attn_prec (F32, BF16 dot products) */
     const char *name; /* "scalar", or what ops_arch_init sets, e.g. "avx2" */
 } ops_kernels;
 

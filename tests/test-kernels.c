@@ -189,44 +189,6 @@ out:
     free(b);
 }
 
-static void check_gemm(const char *what, int t, ops_gemm_fn g, ops_vec_dot_fn dot, enum ggml_type act, int n, int nr, int nt)
-{
-    const quant_traits *wt = quant_get_traits((uint32_t)t);
-    size_t wb = quant_row_size((uint32_t)t, n), ab = quant_row_size(act, n);
-    size_t ws = wb + 16, as = ab + 8; /* strides larger than the rows */
-    uint8_t *w = malloc(ws * (size_t)nr), *a = malloc(as * (size_t)nt);
-    float *xf = malloc((size_t)n * sizeof *xf), *y = malloc((size_t)nr * nt * 2 * sizeof *y);
-    if (!w || !a || !xf || !y) {
-        CHECK(0);
-        goto out;
-    }
-    for (int r = 0; r < nr; r++) {
-        fill(xf, n, r % 3);
-        wt->from_float_ref(xf, w + ws * (size_t)r, n);
-    }
-    for (int c = 0; c < nt; c++) {
-        fill(xf, n, (c + 1) % 3);
-        ops_kernels_ref()->quantize_act[act](xf, a + as * (size_t)c, n);
-    }
-    size_t ys = (size_t)nr + 3;
-    for (size_t i = 0; i < (size_t)nr * nt * 2; i++)
-        y[i] = -1.0f;
-    g(n, nr, nt, w, ws, a, as, y, ys);
-    int bad = 0;
-    for (int c = 0; c < nt; c++)
-        for (int r = 0; r < nr; r++) {
-            float s;
-            dot(n, &s, w + ws * (size_t)r, a + as * (size_t)c);
-            bad += y[(size_t)c * ys + (size_t)r] != s;
-        }
-    CHECK_MSG(bad == 0, "%s %s gemm n=%d %dx%d: %d of %d results differ from vec_dot", what, wt->name, n, nr, nt, bad, nr * nt);
-out:
-    free(w);
-    free(a);
-    free(xf);
-    free(y);
-}
-
 static const int WTYPES[] = {GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
                              GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_F32,  GGML_TYPE_Q2_K, GGML_TYPE_Q3_K,
                              GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS};
@@ -261,13 +223,6 @@ int main(void)
         int ns = sizes_for(t, sz);
         for (int k = 0; k < ns; k++)
             check_dot("table", t, best->w[t].vec_dot, ref->w[t].vec_dot, ref->w[t].act_type, sz[k], k % 4);
-        if (best->w[t].gemm) {
-            check_gemm("table", t, best->w[t].gemm, best->w[t].vec_dot, best->w[t].act_type, 256 * 3, 5, 7);
-            check_gemm("table", t, best->w[t].gemm, best->w[t].vec_dot, best->w[t].act_type, 2560, 16, 9);
-            check_gemm("table", t, best->w[t].gemm, best->w[t].vec_dot, best->w[t].act_type, 512, 1, 1);
-            for (int nt = 2; nt <= 13; nt++) /* every split of the token groups */
-                check_gemm("table", t, best->w[t].gemm, best->w[t].vec_dot, best->w[t].act_type, 256, 3, nt);
-        }
     }
     const enum ggml_type acts[] = {GGML_TYPE_Q8_K, GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_F32};
     for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {

@@ -14,11 +14,13 @@
  *
  * Weight matmul contract (ops_matmul): the activation rows are first converted with
  * quantize_act[w[type].act_type] (one row of ne0 floats -> one row of act_type), then each output
- * y[t][r] = vec_dot(ne0, W row r, activation row t). A GEMM kernel, when present, computes a tile
- * of weight rows x activation rows in one call with the same per-element result. */
+ * y[t][r] = vec_dot(ne0, W row r, activation row t). A GEMM kernel, when present, computes
+ * panels of weight rows x all activation rows for batches with the same per-element result up to
+ * float summation order. */
 #ifndef MEDGE_OPS_KERNELS_H
 #define MEDGE_OPS_KERNELS_H
 #include "core/cpu.h"
+#include "ops/ops.h"
 #include "quant/types.h"
 
 #include <stddef.h>
@@ -26,10 +28,26 @@
 
 /* s = dot(x, y) over n elements: x a row of the weight type, y a row of its act_type. */
 typedef void (*ops_vec_dot_fn)(int n, float *s, const void *x, const void *y);
-/* Tile: y[t * y_stride + r] = dot(n, w + r * w_stride, a + t * a_stride) for r < nr, t < nt.
- * Strides are in bytes for w and a, in floats for y. */
-typedef void (*ops_gemm_fn)(int n, int nr, int nt, const void *w, size_t w_stride, const void *a, size_t a_stride,
-                            float *y, size_t y_stride);
+/* GEMM for batches of tokens (ops_matmul with n_tok >= min_tok; src/ops/matmul-gemm.c drives it).
+ * The weight is walked in panels of `rows` rows: pack_w copies a panel (nr <= rows rows of n
+ * elements, row stride w_stride bytes; missing rows as zeros) into a private layout of
+ * panel_bytes(n) bytes (64-byte aligned), or is NULL when the tile reads the rows in place
+ * (panel = first row, panel_stride = the row stride). Activation rows of act_type are converted
+ * by pack_a into act_bytes(n) bytes each when pack_a is not NULL. Then
+ *     tile: y[t * y_stride + r] = dot(W row r, activation row t) for r < nr, t < nt
+ * (a_stride in bytes, y_stride in floats), with the value the reference vec_dot gives up to
+ * float summation order. */
+typedef void (*ops_gemm_tile_fn)(int n, int nr, int nt, const void *panel, size_t panel_stride, const void *a,
+                                 size_t a_stride, float *y, size_t y_stride);
+typedef struct ops_gemm_kernel {
+    int rows;    /* weight rows per panel */
+    int min_tok; /* fewer tokens: the row kernel (vec_dot) is used */
+    size_t (*panel_bytes)(int n);
+    size_t (*act_bytes)(int n);
+    void (*pack_a)(int n, const void *act, void *dst);
+    void (*pack_w)(int n, int nr, const void *w, size_t w_stride, void *panel);
+    ops_gemm_tile_fn tile;
+} ops_gemm_kernel;
 /* Convert n floats into a row of an activation type (n a multiple of its block size). */
 typedef void (*ops_quantize_fn)(const float *x, void *y, int64_t n);
 /* y[i] += a * x[i] for a row x of a KV-cache type (F16, Q8_0, F32), n elements. */
@@ -52,7 +70,7 @@ typedef struct ops_attn_kernel {
 typedef struct ops_wkernels {
     enum ggml_type act_type; /* activation type of the dot product (ggml's vec_dot_type) */
     ops_vec_dot_fn vec_dot;  /* NULL: this weight type has no matmul */
-    ops_gemm_fn gemm;        /* NULL: ops_matmul tiles vec_dot itself */
+    const ops_gemm_kernel *gemm; /* NULL: batches use vec_dot row by row */
 } ops_wkernels;
 
 typedef struct ops_kernels {
@@ -77,6 +95,11 @@ const ops_kernels *ops_kernels_ref(void);
 extern float ops_fp16_table[65536];
 extern uint16_t ops_gelu_fp16_table[65536];
 static inline float ops_fp16(uint16_t h) { return ops_fp16_table[h]; }
+
+/* ops_matmul through k->w[W->type].gemm (which must be set) for any n_tok >= 1: the batch path
+ * of ops_matmul, callable with another table (tests compare tables). src/ops/matmul-gemm.c. */
+medge_status ops_matmul_gemm(const ops_kernels *k, medge_pool *pool, ops_scratch *scratch, const medge_tensor *W,
+                             const float *x, float *y, int n_tok);
 
 /* Implemented by src/ops/arch/<isa>/ when that folder provides arch.h (see above). */
 void ops_arch_init(ops_kernels *k, const medge_cpu *cpu);

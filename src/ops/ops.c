@@ -84,10 +84,6 @@ static void mm_rows(void *ctx, int ith, int nth)
             int nt = j->n_tok - tt < MM_TOKS ? j->n_tok - tt : MM_TOKS;
             const uint8_t *a = j->act + (size_t)tt * j->act_row;
             float *y = j->y + (size_t)tt * (size_t)nrows + (size_t)rt;
-            if (wk->gemm) {
-                wk->gemm(n, nr, nt, w + (size_t)rt * nb1, nb1, a, j->act_row, y, (size_t)nrows);
-                continue;
-            }
             for (int t = 0; t < nt; t++)
                 for (int r = 0; r < nr; r++)
                     wk->vec_dot(n, &y[(size_t)t * (size_t)nrows + (size_t)r], w + (size_t)(rt + r) * nb1,
@@ -105,6 +101,8 @@ medge_status ops_matmul(medge_pool *pool, ops_scratch *scratch, const medge_tens
                          quant_type_name(W->type));
     if (n_tok <= 0)
         return MEDGE_OK;
+    if (k->w[W->type].gemm && n_tok >= k->w[W->type].gemm->min_tok) /* batches: matmul-gemm.c */
+        return ops_matmul_gemm(k, pool, scratch, W, x, y, n_tok);
     size_t act_row = quant_row_size(k->w[W->type].act_type, W->ne[0]);
     if (!act_row)
         return medge_err(MEDGE_ERR_UNSUPPORTED, "%s: row length %lld does not fit the activation type %s",
@@ -116,7 +114,7 @@ medge_status ops_matmul(medge_pool *pool, ops_scratch *scratch, const medge_tens
     mm_job j = {k, W, x, y, n_tok, scratch->buf, act_row};
     if ((double)W->ne[0] * (double)W->ne[1] * n_tok < OPS_MIN_PARALLEL_WORK)
         pool = NULL;
-    if (k->w[W->type].act_type == GGML_TYPE_F32 && !k->w[W->type].gemm) {
+    if (k->w[W->type].act_type == GGML_TYPE_F32) {
         j.act = (uint8_t *)(uintptr_t)x; /* F32 activations are used as they are */
     } else if (n_tok == 1) {
         mm_quantize(&j, 0, 1);

@@ -31,6 +31,8 @@ void x86_avx2_mad_f32(int n, float *y, float a, const void *x);
 void x86_avx512_vec_dot_q4_K(int n, float *s, const void *x, const void *y);
 void x86_avx512_vec_dot_q6_K(int n, float *s, const void *x, const void *y);
 void x86_avx512_vec_dot_q8_0(int n, float *s, const void *x, const void *y);
-void x86_avx512_gemm_q4_K(int n, int nr, int nt, const void *w, size_t w_stride, const void *a, size_t a_stride, float *y,
-                          size_t y_stride);
+
+/* gemm-avx512.c: batch tiles (AVX-512 F/BW/VL + VNNI; BF16 also needs AVX512_BF16) */
+extern const ops_gemm_kernel x86_avx512_gemm_q4_K, x86_avx512_gemm_q5_K, x86_avx512_gemm_q6_K, x86_avx512_gemm_q8_0,
+    x86_avx512_gemm_q4_0, x86_avx512_gemm_f32, x86_avx512_gemm_f16, x86_avx512_gemm_bf16;
 #endif

@@ -6,7 +6,7 @@
 #include "ops/arch/x86/arch.h"
 #include "quant/quant.h"
 
-static void set_gemm(ops_kernels *k, enum ggml_type t, enum ggml_type act, ops_gemm_fn f)
+static void set_gemm(ops_kernels *k, enum ggml_type t, enum ggml_type act, const ops_gemm_kernel *f)
 {
     if (k->w[t].vec_dot && k->w[t].act_type == act)
         k->w[t].gemm = f;
@@ -51,7 +51,15 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
         set_dot(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, x86_avx512_vec_dot_q4_K);
         set_dot(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, x86_avx512_vec_dot_q6_K);
         set_dot(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, x86_avx512_vec_dot_q8_0);
-        set_gemm(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, x86_avx512_gemm_q4_K);
+        set_gemm(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, &x86_avx512_gemm_q4_K);
+        set_gemm(k, GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, &x86_avx512_gemm_q5_K);
+        set_gemm(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, &x86_avx512_gemm_q6_K);
+        set_gemm(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, &x86_avx512_gemm_q8_0);
+        set_gemm(k, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, &x86_avx512_gemm_q4_0);
+        set_gemm(k, GGML_TYPE_F32, GGML_TYPE_F32, &x86_avx512_gemm_f32);
+        set_gemm(k, GGML_TYPE_F16, GGML_TYPE_F16, &x86_avx512_gemm_f16);
+        if (cpu->avx512bf16)
+            set_gemm(k, GGML_TYPE_BF16, GGML_TYPE_BF16, &x86_avx512_gemm_bf16);
         k->name = "avx512-vnni";
     }
 }

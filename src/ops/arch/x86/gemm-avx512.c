@@ -1,0 +1,565 @@
+/* gemm-avx512.c - GEMM tiles for batches of tokens (ops_gemm_kernel of ops/kernels.h) on
+ * AVX-512 F/BW/VL with VNNI (vpdpbusd) and, for BF16 weights, AVX512_BF16 (vdpbf16ps).
+ *
+ * Layout: one vector lane per weight row. A panel of 16 (int8 tiles) or 32 (float tiles) rows is
+ * repacked so that each 64-byte vector holds the same 4 bytes (one dword) of 16 rows; the tile
+ * then multiplies such a vector by 4 activation bytes (or 1 float) broadcast from one token, so
+ * one weight load feeds up to 12 tokens and no horizontal sums are needed. Panels are repacked
+ * per call into the caller's scratch (the weights stay in place in the mapping).
+ *
+ * Quantized weights keep the integer arithmetic of the portable reference exactly: unsigned
+ * codes times int8 activations summed by vpdpbusd per sub-block, scaled by the integer
+ * sub-block scales, offsets (Q4_K/Q5_K mins, Q6_K's -32, Q8_0's +128, Q4_0's -8) removed with
+ * the activation block sums; each block is then combined in float with the same operations, in
+ * the same order, as the reference vec_dot, so every output equals the reference bit for bit.
+ * The float tiles (F32, F16, BF16) sum the same products in another order. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#elif defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+#include "ops/arch/x86/arch.h"
+#include "ops/arch/x86/x86-common.h"
+
+#define TMAX 12 /* tokens per register tile */
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- packing: 16 rows at a time, transposed from row-major to dword-major ---- */
+
+/* T[i] = dword i of 16 rows (v[r] = 16 dwords of row r on input; v is clobbered) */
+static inline void tr16(__m512i *v, __m512i *T)
+{
+    __m512i t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        v[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        v[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        v[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    /* v[4i + e], 128-bit lane L: element 4L + e of rows 4i..4i+3 */
+    for (int e = 0; e < 4; e++) {
+        const __m512i a0 = _mm512_shuffle_i32x4(v[e], v[4 + e], 0x88), a1 = _mm512_shuffle_i32x4(v[e], v[4 + e], 0xdd);
+        const __m512i b0 = _mm512_shuffle_i32x4(v[8 + e], v[12 + e], 0x88), b1 = _mm512_shuffle_i32x4(v[8 + e], v[12 + e], 0xdd);
+        T[e] = _mm512_shuffle_i32x4(a0, b0, 0x88);
+        T[8 + e] = _mm512_shuffle_i32x4(a0, b0, 0xdd);
+        T[4 + e] = _mm512_shuffle_i32x4(a1, b1, 0x88);
+        T[12 + e] = _mm512_shuffle_i32x4(a1, b1, 0xdd);
+    }
+}
+
+/* T[i] = dword i (from byte offset off) of rows r0..r0+15 of w, for nbytes bytes (the last dword
+ * zero-padded; rows >= nr and bytes past nbytes read as zeros, never touched) */
+static inline void tr_rows(const void *w, size_t ws, int nr, int r0, size_t off, int nbytes, __m512i *T)
+{
+    const uint8_t *base = (const uint8_t *)w + off;
+    for (int c = 0; c < nbytes; c += 64) {
+        const int nb = nbytes - c < 64 ? nbytes - c : 64;
+        const __mmask64 m = nb == 64 ? ~(__mmask64)0 : (((__mmask64)1 << nb) - 1);
+        __m512i v[16], t[16];
+        for (int r = 0; r < 16; r++)
+            v[r] = r0 + r < nr ? _mm512_maskz_loadu_epi8(m, base + (size_t)(r0 + r) * ws + (size_t)c) : _mm512_setzero_si512();
+        tr16(v, t);
+        const int nd = (nb + 3) / 4;
+        for (int i = 0; i < nd; i++)
+            T[c / 4 + i] = t[i];
+    }
+}
+
+/* fp16 in the low (hi = 0) or high half of each dword -> float */
+static inline __m512 dw_h2f(__m512i v, int hi)
+{
+    if (hi)
+        v = _mm512_srli_epi32(v, 16);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+}
+
+static inline __m512i bcast(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+static inline void store_rows(float *y, __m512 v, int nr)
+{
+    if (nr >= 16)
+        _mm512_storeu_ps(y, v);
+    else
+        _mm512_mask_storeu_ps(y, (__mmask16)((1u << nr) - 1), v);
+}
+
+/* ======================= k-quants (256-element blocks, Q8_K activations) ======================= */
+
+/* Q8_K activation block: float d, int8 qs[256], int16 bsums[16] */
+#define Q8K_BYTES 292
+#define Q8K_QS 4
+#define Q8K_BSUMS 260
+
+/* Panel block layouts, in 64-byte vectors (lane = row):
+ *   Q4_K: Q[32] raw qs dwords, SC[8] int32 scales, MN[8] int16 pairs (m_j, m_j), D, DMIN
+ *   Q5_K: Q[32], QH[8] raw qh dwords, SC[8], MN[8], D, DMIN
+ *   Q6_K: QL[32], QH[16], SC[16] int32, MN[8] int16 pairs (32 sc_2i, 32 sc_2i+1), D */
+#define Q4K_V 50
+#define Q5K_V 58
+#define Q6K_V 73
+
+static size_t panel_q4_K(int n) { return (size_t)(n / 256) * Q4K_V * 64; }
+static size_t panel_q5_K(int n) { return (size_t)(n / 256) * Q5K_V * 64; }
+static size_t panel_q6_K(int n) { return (size_t)(n / 256) * Q6K_V * 64; }
+
+/* 6-bit scales and mins of Q4_K / Q5_K (the 3 dwords u0..u2 of 16 rows) */
+static inline void k4_scales(__m512i u0, __m512i u1, __m512i u2, __m512i *SC, __m512i *MN)
+{
+    const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f), m2 = _mm512_set1_epi32(0x03030303);
+    const __m512i a0 = _mm512_and_si512(u0, m6);
+    const __m512i a1 = _mm512_or_si512(_mm512_and_si512(u2, m4), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), m2), 4));
+    const __m512i b0 = _mm512_and_si512(u1, m6);
+    const __m512i b1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), m4),
+                                       _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), m2), 4));
+    const __m512i ff = _mm512_set1_epi32(0xff);
+    for (int j = 0; j < 4; j++) {
+        SC[j] = _mm512_and_si512(_mm512_srli_epi32(a0, 8 * j), ff);
+        SC[j + 4] = _mm512_and_si512(_mm512_srli_epi32(a1, 8 * j), ff);
+        const __m512i mA = _mm512_and_si512(_mm512_srli_epi32(b0, 8 * j), ff);
+        const __m512i mB = _mm512_and_si512(_mm512_srli_epi32(b1, 8 * j), ff);
+        MN[j] = _mm512_or_si512(mA, _mm512_slli_epi32(mA, 16));
+        MN[j + 4] = _mm512_or_si512(mB, _mm512_slli_epi32(mB, 16));
+    }
+}
+
+static void pack_q4_K(int n, int nr, const void *w, size_t ws, void *panel)
+{
+    __m512i *P = panel, T[36];
+    for (int b = 0; b < n / 256; b++, P += Q4K_V) {
+        tr_rows(w, ws, nr, 0, (size_t)b * 144, 144, T);
+        for (int i = 0; i < 32; i++)
+            P[i] = T[4 + i];
+        k4_scales(T[1], T[2], T[3], P + 32, P + 40);
+        _mm512_store_ps((float *)(P + 48), dw_h2f(T[0], 0));
+        _mm512_store_ps((float *)(P + 49), dw_h2f(T[0], 1));
+    }
+}
+
+static void pack_q5_K(int n, int nr, const void *w, size_t ws, void *panel)
+{
+    __m512i *P = panel, T[44];
+    for (int b = 0; b < n / 256; b++, P += Q5K_V) {
+        tr_rows(w, ws, nr, 0, (size_t)b * 176, 176, T);
+        for (int i = 0; i < 32; i++)
+            P[i] = T[12 + i];
+        for (int i = 0; i < 8; i++)
+            P[32 + i] = T[4 + i];
+        k4_scales(T[1], T[2], T[3], P + 40, P + 48);
+        _mm512_store_ps((float *)(P + 56), dw_h2f(T[0], 0));
+        _mm512_store_ps((float *)(P + 57), dw_h2f(T[0], 1));
+    }
+}
+
+static void pack_q6_K(int n, int nr, const void *w, size_t ws, void *panel)
+{
+    __m512i *P = panel, T[64];
+    for (int b = 0; b < n / 256; b++, P += Q6K_V) {
+        tr_rows(w, ws, nr, 0, (size_t)b * 210, 210, T); /* dword 52: d and zeros */
+        for (int i = 0; i < 48; i++) /* ql (32 dwords) then qh (16) */
+            P[i] = T[i];
+        for (int i = 0; i < 4; i++)
+            for (int k = 0; k < 4; k++) /* sign-extended scale byte k */
+                P[48 + 4 * i + k] = _mm512_srai_epi32(_mm512_slli_epi32(T[48 + i], 24 - 8 * k), 24);
+        for (int i = 0; i < 8; i++) {
+            const __m512i lo = _mm512_slli_epi32(P[48 + 2 * i], 5), hi = _mm512_slli_epi32(P[49 + 2 * i], 5);
+            P[64 + i] = _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(hi, 16));
+        }
+        _mm512_store_ps((float *)(P + 72), dw_h2f(T[52], 0));
+    }
+}
+
+/* Combine one block's integer sums (isum, msum of 16 rows) with a token's scale, as the reference:
+ * Q4_K/Q5_K: (d*yd)*isum - (dmin*yd)*msum; Q6_K: (d*yd)*(isum - msum) (msum holds 32*sc*bsum). */
+INLINE __m512 kq_combine(__m512i isum, __m512i msum, __m512 D, __m512 DMIN, float yd, int q6)
+{
+    const __m512 vy = _mm512_set1_ps(yd);
+    if (q6)
+        return _mm512_mul_ps(_mm512_mul_ps(D, vy), _mm512_cvtepi32_ps(_mm512_sub_epi32(isum, msum)));
+    return _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(D, vy), _mm512_cvtepi32_ps(isum)),
+                         _mm512_mul_ps(_mm512_mul_ps(DMIN, vy), _mm512_cvtepi32_ps(msum)));
+}
+
+/* One Q4_K/Q5_K sub-block j (32 elements) of T tokens: s[t] = sum of codes * activations. */
+INLINE void k45_sub(int T, const __m512i *P, int q5, int j, const uint8_t *const *ya, __m512i *s)
+{
+    const int c = j >> 1, hi = j & 1;
+    const __m512i m4 = _mm512_set1_epi8(0x0f), one = _mm512_set1_epi8(1);
+    for (int t = 0; t < T; t++)
+        s[t] = _mm512_setzero_si512();
+    for (int lg = 0; lg < 8; lg++) {
+        __m512i v = P[8 * c + lg];
+        v = _mm512_and_si512(hi ? _mm512_srli_epi16(v, 4) : v, m4);
+        if (q5) {
+            const __m512i h = _mm512_and_si512(_mm512_srli_epi16(P[32 + lg], j), one);
+            v = _mm512_or_si512(v, _mm512_slli_epi16(h, 4));
+        }
+        for (int t = 0; t < T; t++)
+            s[t] = _mm512_dpbusd_epi32(s[t], v, bcast(ya[t] + Q8K_QS + 32 * j + 4 * lg));
+    }
+}
+
+INLINE void tile_k45(int T, int q5, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
+{
+    const int nv = q5 ? Q5K_V : Q4K_V, o_sc = q5 ? 40 : 32;
+    __m512 acc[TMAX];
+    const uint8_t *ya[TMAX];
+    for (int t = 0; t < T; t++) {
+        acc[t] = _mm512_setzero_ps();
+        ya[t] = a + (size_t)t * as;
+    }
+    for (int b = 0; b < nb; b++, P += nv) {
+        __m512i isum[TMAX], s[TMAX];
+        for (int t = 0; t < T; t++)
+            isum[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            k45_sub(T, P, q5, j, ya, s);
+            const __m512i sc = P[o_sc + j];
+            for (int t = 0; t < T; t++)
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], sc));
+        }
+        const __m512 D = _mm512_load_ps((const float *)(P + nv - 2)), DMIN = _mm512_load_ps((const float *)(P + nv - 1));
+        for (int t = 0; t < T; t++) {
+            __m512i m = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i++)
+                m = _mm512_dpwssd_epi32(m, P[o_sc + 8 + i], bcast(ya[t] + Q8K_BSUMS + 4 * i));
+            acc[t] = _mm512_add_ps(acc[t], kq_combine(isum[t], m, D, DMIN, x86_rdf32(ya[t]), 0));
+        }
+        for (int t = 0; t < T; t++)
+            ya[t] += Q8K_BYTES;
+    }
+    for (int t = 0; t < T; t++)
+        store_rows(y + (size_t)t * ys, acc[t], nr);
+}
+
+INLINE void tile_q6(int T, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
+{
+    __m512 acc[TMAX];
+    const uint8_t *ya[TMAX];
+    for (int t = 0; t < T; t++) {
+        acc[t] = _mm512_setzero_ps();
+        ya[t] = a + (size_t)t * as;
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
+    for (int b = 0; b < nb; b++, P += Q6K_V) {
+        __m512i isum[TMAX], s[TMAX];
+        for (int t = 0; t < T; t++)
+            isum[t] = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++)
+            for (int qd = 0; qd < 4; qd++)
+                for (int half = 0; half < 2; half++) {
+                    const int j = 8 * h + 2 * qd + half; /* sub-block of 16 */
+                    for (int t = 0; t < T; t++)
+                        s[t] = _mm512_setzero_si512();
+                    for (int l4 = 0; l4 < 4; l4++) {
+                        const int lg = 4 * half + l4;
+                        __m512i v = P[16 * h + 8 * (qd & 1) + lg];
+                        v = _mm512_and_si512(qd >= 2 ? _mm512_srli_epi16(v, 4) : v, m4);
+                        const __m512i qh = _mm512_and_si512(_mm512_srli_epi16(P[32 + 8 * h + lg], 2 * qd), m3);
+                        v = _mm512_or_si512(v, _mm512_slli_epi16(qh, 4));
+                        for (int t = 0; t < T; t++)
+                            s[t] = _mm512_dpbusd_epi32(s[t], v, bcast(ya[t] + Q8K_QS + 128 * h + 32 * qd + 4 * lg));
+                    }
+                    const __m512i sc = P[48 + j];
+                    for (int t = 0; t < T; t++)
+                        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], sc));
+                }
+        const __m512 D = _mm512_load_ps((const float *)(P + 72));
+        for (int t = 0; t < T; t++) {
+            __m512i m = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i++)
+                m = _mm512_dpwssd_epi32(m, P[64 + i], bcast(ya[t] + Q8K_BSUMS + 4 * i));
+            acc[t] = _mm512_add_ps(acc[t], kq_combine(isum[t], m, D, D, x86_rdf32(ya[t]), 1));
+        }
+        for (int t = 0; t < T; t++)
+            ya[t] += Q8K_BYTES;
+    }
+    for (int t = 0; t < T; t++)
+        store_rows(y + (size_t)t * ys, acc[t], nr);
+}
+
+/* ======================= 32-element blocks: Q8_0 and Q4_0 (Q8_0 activations) ======================= */
+
+/* Repacked activation block: int8 qs[32], float d, int32 off * sum(qs) (off: the weight code offset). */
+#define A32_BYTES 40
+static size_t act_b32(int n) { return (size_t)(n / 32) * A32_BYTES; }
+
+static inline void pack_act_b32(int n, const void *act, void *dst, int off)
+{
+    const uint8_t *s = act;
+    uint8_t *d = dst;
+    for (int b = 0; b < n / 32; b++, s += 34, d += A32_BYTES) {
+        memcpy(d, s + 2, 32);
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(s + 2));
+        const __m256i s16 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+        const int sum = x86_hsum_i32(s16) * off;
+        const float f = x86_h2f(x86_rd16(s));
+        memcpy(d + 32, &f, 4);
+        memcpy(d + 36, &sum, 4);
+    }
+}
+static void pack_act_q8_0(int n, const void *act, void *dst) { pack_act_b32(n, act, dst, 128); }
+static void pack_act_q4_0(int n, const void *act, void *dst) { pack_act_b32(n, act, dst, 8); }
+
+/* Panel block: Q8_0: Q[8] codes + 128 (unsigned), D; Q4_0: Q[4] raw nibble dwords, D. */
+static size_t panel_q8_0(int n) { return (size_t)(n / 32) * 9 * 64; }
+static size_t panel_q4_0(int n) { return (size_t)(n / 32) * 5 * 64; }
+
+/* The codes of blocks b.. (16 of 34-byte Q8_0 or 4 of 18-byte Q4_0 per 64 bytes) of 16 rows,
+ * transposed: T[i] = dword i of the concatenated codes; d[r * nblk + k] = fp16 scale. */
+static inline void tr_b32(const void *w, size_t ws, int nr, int b, int nblk, int q4, __m512i *T, uint16_t *d)
+{
+    const int bb = q4 ? 18 : 34;
+    __m512i v[16];
+    for (int r = 0; r < 16; r++) {
+        if (r >= nr) {
+            v[r] = _mm512_setzero_si512();
+            continue;
+        }
+        const uint8_t *p = (const uint8_t *)w + (size_t)r * ws + (size_t)b * (size_t)bb;
+        __m512i x = _mm512_setzero_si512();
+        for (int k = 0; k < nblk; k++) {
+            memcpy(&d[r * nblk + k], p + (size_t)k * bb, 2);
+            if (q4) {
+                const __m128i q = _mm_loadu_si128((const __m128i *)(p + (size_t)k * bb + 2));
+                x = k == 0 ? _mm512_inserti32x4(x, q, 0) : k == 1 ? _mm512_inserti32x4(x, q, 1)
+                  : k == 2 ? _mm512_inserti32x4(x, q, 2) : _mm512_inserti32x4(x, q, 3);
+            } else {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(p + (size_t)k * bb + 2));
+                x = k == 0 ? _mm512_inserti64x4(x, q, 0) : _mm512_inserti64x4(x, q, 1);
+            }
+        }
+        v[r] = x;
+    }
+    tr16(v, T);
+}
+
+static inline void pack_b32(int n, int nr, const void *w, size_t ws, void *panel, int q4)
+{
+    const int per = q4 ? 4 : 2, nq = q4 ? 4 : 8, nv = nq + 1;
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    __m512i *P = panel, T[16];
+    uint16_t d[64] = {0};
+    const int nb = n / 32;
+    for (int b = 0; b < nb; b += per) {
+        const int nblk = nb - b < per ? nb - b : per;
+        tr_b32(w, ws, nr, b, nblk, q4, T, d);
+        for (int k = 0; k < nblk; k++) {
+            __m512i *Q = P + (size_t)(b + k) * nv;
+            for (int i = 0; i < nq; i++)
+                Q[i] = q4 ? T[nq * k + i] : _mm512_xor_si512(T[nq * k + i], x80);
+            uint16_t dk[16] = {0};
+            for (int r = 0; r < 16 && r < nr; r++)
+                dk[r] = d[r * nblk + k];
+            _mm512_store_ps((float *)(Q + nq), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dk)));
+        }
+    }
+}
+static void pack_q8_0(int n, int nr, const void *w, size_t ws, void *panel) { pack_b32(n, nr, w, ws, panel, 0); }
+static void pack_q4_0(int n, int nr, const void *w, size_t ws, void *panel) { pack_b32(n, nr, w, ws, panel, 1); }
+
+/* reference per block: sumf += (float)sumi * (dw * da) */
+INLINE void tile_b32(int T, int q4, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
+{
+    const int nv = q4 ? 5 : 9;
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512 acc[TMAX];
+    const uint8_t *ya[TMAX];
+    for (int t = 0; t < T; t++) {
+        acc[t] = _mm512_setzero_ps();
+        ya[t] = a + (size_t)t * as;
+    }
+    for (int b = 0; b < nb; b++, P += nv) {
+        __m512i s[TMAX];
+        for (int t = 0; t < T; t++)
+            s[t] = _mm512_setzero_si512();
+        for (int g = 0; g < 8; g++) {
+            __m512i v;
+            if (q4)
+                v = _mm512_and_si512(g < 4 ? P[g] : _mm512_srli_epi16(P[g - 4], 4), m4);
+            else
+                v = P[g];
+            for (int t = 0; t < T; t++)
+                s[t] = _mm512_dpbusd_epi32(s[t], v, bcast(ya[t] + 4 * g));
+        }
+        const __m512 D = _mm512_load_ps((const float *)(P + nv - 1));
+        for (int t = 0; t < T; t++) {
+            const __m512i si = _mm512_sub_epi32(s[t], bcast(ya[t] + 36));
+            const __m512 dd = _mm512_mul_ps(D, _mm512_set1_ps(x86_rdf32(ya[t] + 32)));
+            acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_cvtepi32_ps(si), dd));
+            ya[t] += A32_BYTES;
+        }
+    }
+    for (int t = 0; t < T; t++)
+        store_rows(y + (size_t)t * ys, acc[t], nr);
+}
+
+/* ======================= float weights: 32 rows x T tokens ======================= */
+
+/* Panels: F32 [n][32] float; F16 [n][32] half; BF16 [ceil(n/2)][32] pairs of bf16 (dwords). */
+static size_t panel_f32(int n) { return (size_t)n * 32 * 4; }
+static size_t panel_f16(int n) { return (size_t)n * 32 * 2; }
+static size_t panel_bf16(int n) { return (size_t)((n + 1) / 2) * 32 * 4; }
+
+static void pack_f32(int n, int nr, const void *w, size_t ws, void *panel)
+{
+    float *P = panel;
+    __m512i T[16];
+    for (int k0 = 0; k0 < n; k0 += 16) {
+        const int cnt = n - k0 < 16 ? n - k0 : 16;
+        for (int g = 0; g < 2; g++) {
+            tr_rows(w, ws, nr, 16 * g, 4 * (size_t)k0, 4 * cnt, T);
+            for (int i = 0; i < cnt; i++)
+                _mm512_store_si512((void *)(P + (size_t)(k0 + i) * 32 + 16 * g), T[i]);
+        }
+    }
+}
+
+/* F16 and BF16: 32 elements (64 bytes) of 16 rows at a time, transposed as pairs; BF16 panels
+ * keep the pairs ([n/2][32] dwords), F16 panels are split into [n][32] halves. */
+static inline void pack_pairs(int n, int nr, const void *w, size_t ws, void *panel, int split)
+{
+    __m512i T[16];
+    for (int k0 = 0; k0 < n; k0 += 32) {
+        const int cnt = n - k0 < 32 ? n - k0 : 32, np = (cnt + 1) / 2;
+        for (int g = 0; g < 2; g++) {
+            tr_rows(w, ws, nr, 16 * g, 2 * (size_t)k0, 2 * cnt, T);
+            for (int i = 0; i < np; i++) {
+                const int k = k0 + 2 * i;
+                if (split) {
+                    uint16_t *h = (uint16_t *)panel + (size_t)k * 32 + 16 * g;
+                    _mm256_store_si256((__m256i *)h, _mm512_cvtepi32_epi16(T[i]));
+                    if (k + 1 < n)
+                        _mm256_store_si256((__m256i *)(h + 32), _mm512_cvtepi32_epi16(_mm512_srli_epi32(T[i], 16)));
+                } else {
+                    _mm512_store_si512((void *)((uint32_t *)panel + (size_t)(k / 2) * 32 + 16 * g), T[i]);
+                }
+            }
+        }
+    }
+}
+static void pack_f16(int n, int nr, const void *w, size_t ws, void *panel) { pack_pairs(n, nr, w, ws, panel, 1); }
+static void pack_bf16(int n, int nr, const void *w, size_t ws, void *panel) { pack_pairs(n, nr, w, ws, panel, 0); }
+
+/* F16 activations become float rows (exact); BF16 rows are padded to an even length. */
+static size_t act_f16(int n) { return (size_t)n * 4; }
+static size_t act_bf16(int n) { return (size_t)((n + 1) / 2) * 4; }
+static void pack_act_f16(int n, const void *act, void *dst) { x86_avx2_fp16_to_fp32_row(act, dst, n); }
+static void pack_act_bf16(int n, const void *act, void *dst)
+{
+    memcpy(dst, act, (size_t)n * 2);
+    if (n & 1)
+        ((uint16_t *)dst)[n] = 0;
+}
+
+enum { FW_F32, FW_F16, FW_BF16 };
+
+INLINE void tile_float(int T, int kind, int n, const void *panel, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
+{
+    __m512 acc0[TMAX], acc1[TMAX];
+    for (int t = 0; t < T; t++)
+        acc0[t] = acc1[t] = _mm512_setzero_ps();
+    if (kind == FW_BF16) {
+        const uint32_t *P = panel;
+        for (int k2 = 0; k2 < (n + 1) / 2; k2++, P += 32) {
+            const __m512bh w0 = (__m512bh)_mm512_load_si512((const void *)P);
+            const __m512bh w1 = (__m512bh)_mm512_load_si512((const void *)(P + 16));
+            for (int t = 0; t < T; t++) {
+                const __m512bh b = (__m512bh)bcast(a + (size_t)t * as + 4 * (size_t)k2);
+                acc0[t] = _mm512_dpbf16_ps(acc0[t], w0, b);
+                acc1[t] = _mm512_dpbf16_ps(acc1[t], w1, b);
+            }
+        }
+    } else {
+        for (int k = 0; k < n; k++) {
+            __m512 w0, w1;
+            if (kind == FW_F32) {
+                w0 = _mm512_load_ps((const float *)panel + (size_t)k * 32);
+                w1 = _mm512_load_ps((const float *)panel + (size_t)k * 32 + 16);
+            } else {
+                const __m512i h = _mm512_load_si512((const void *)((const uint16_t *)panel + (size_t)k * 32));
+                w0 = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+                w1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
+            }
+            for (int t = 0; t < T; t++) {
+                const __m512 b = _mm512_set1_ps(((const float *)(a + (size_t)t * as))[k]);
+                acc0[t] = _mm512_fmadd_ps(w0, b, acc0[t]);
+                acc1[t] = _mm512_fmadd_ps(w1, b, acc1[t]);
+            }
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        store_rows(y + (size_t)t * ys, acc0[t], nr);
+        if (nr > 16)
+            store_rows(y + (size_t)t * ys + 16, acc1[t], nr - 16);
+    }
+}
+
+/* ======================= tiles: every token count 1..TMAX gets its own unrolled copy ======================= */
+
+#define TILE_SWITCH(CALL)                                                                                              \
+    switch (T) {                                                                                                       \
+    case 12: CALL(12); break;                                                                                          \
+    case 11: CALL(11); break;                                                                                          \
+    case 10: CALL(10); break;                                                                                          \
+    case 9: CALL(9); break;                                                                                            \
+    case 8: CALL(8); break;                                                                                            \
+    case 7: CALL(7); break;                                                                                            \
+    case 6: CALL(6); break;                                                                                            \
+    case 5: CALL(5); break;                                                                                            \
+    case 4: CALL(4); break;                                                                                            \
+    case 3: CALL(3); break;                                                                                            \
+    case 2: CALL(2); break;                                                                                            \
+    default: CALL(1); break;                                                                                           \
+    }
+
+#define DEFINE_TILE(NAME, CALL)                                                                                        \
+    static void NAME(int n, int nr, int nt, const void *panel, size_t ps, const void *av, size_t as, float *y,        \
+                     size_t ys)                                                                                        \
+    {                                                                                                                  \
+        (void)ps;                                                                                                      \
+        const uint8_t *a = av;                                                                                         \
+        for (int t0 = 0; t0 < nt; t0 += TMAX) {                                                                        \
+            const int T = nt - t0 < TMAX ? nt - t0 : TMAX;                                                             \
+            const uint8_t *at = a + (size_t)t0 * as;                                                                   \
+            float *yt = y + (size_t)t0 * ys;                                                                           \
+            TILE_SWITCH(CALL)                                                                                          \
+        }                                                                                                              \
+    }
+
+#define C_Q4K(T_) tile_k45(T_, 0, n / 256, panel, at, as, yt, ys, nr)
+#define C_Q5K(T_) tile_k45(T_, 1, n / 256, panel, at, as, yt, ys, nr)
+#define C_Q6K(T_) tile_q6(T_, n / 256, panel, at, as, yt, ys, nr)
+#define C_Q80(T_) tile_b32(T_, 0, n / 32, panel, at, as, yt, ys, nr)
+#define C_Q40(T_) tile_b32(T_, 1, n / 32, panel, at, as, yt, ys, nr)
+#define C_F32(T_) tile_float(T_, FW_F32, n, panel, at, as, yt, ys, nr)
+#define C_F16(T_) tile_float(T_, FW_F16, n, panel, at, as, yt, ys, nr)
+#define C_BF16(T_) tile_float(T_, FW_BF16, n, panel, at, as, yt, ys, nr)
+
+DEFINE_TILE(tile_q4_K, C_Q4K)
+DEFINE_TILE(tile_q5_K, C_Q5K)
+DEFINE_TILE(tile_q6_K, C_Q6K)
+DEFINE_TILE(tile_q8_0, C_Q80)
+DEFINE_TILE(tile_q4_0, C_Q40)
+DEFINE_TILE(tile_f32, C_F32)
+DEFINE_TILE(tile_f16, C_F16)
+DEFINE_TILE(tile_bf16, C_BF16)
+
+/* min_tok: below it the row kernels win (the panel repack is paid once per call). */
+const ops_gemm_kernel x86_avx512_gemm_q4_K = {16, 4, panel_q4_K, NULL, NULL, pack_q4_K, tile_q4_K};
+const ops_gemm_kernel x86_avx512_gemm_q5_K = {16, 4, panel_q5_K, NULL, NULL, pack_q5_K, tile_q5_K};
+const ops_gemm_kernel x86_avx512_gemm_q6_K = {16, 4, panel_q6_K, NULL, NULL, pack_q6_K, tile_q6_K};
+const ops_gemm_kernel x86_avx512_gemm_q8_0 = {16, 4, panel_q8_0, act_b32, pack_act_q8_0, pack_q8_0, tile_q8_0};
+const ops_gemm_kernel x86_avx512_gemm_q4_0 = {16, 4, panel_q4_0, act_b32, pack_act_q4_0, pack_q4_0, tile_q4_0};
+const ops_gemm_kernel x86_avx512_gemm_f32 = {32, 4, panel_f32, NULL, NULL, pack_f32, tile_f32};
+const ops_gemm_kernel x86_avx512_gemm_f16 = {32, 4, panel_f16, act_f16, pack_act_f16, pack_f16, tile_f16};
+const ops_gemm_kernel x86_avx512_gemm_bf16 = {32, 4, panel_bf16, act_bf16, pack_act_bf16, pack_bf16, tile_bf16};

@@ -1,0 +1,121 @@
+/* matmul-gemm.c - the batch path of ops_matmul (n_tok >= the kernel's min_tok): activations are
+ * converted once (quantize_act, then the tile's pack_a), then each thread takes a contiguous run
+ * of weight panels; a panel is repacked into the thread's slice of the scratch and every token
+ * streams past it (the panel stays in L1/L2, the activations are read once per panel, which costs
+ * far less than the products). See ops_gemm_kernel in kernels.h for the kernel contract. */
+#include "ops/kernels.h"
+#include "ops/ops.h"
+
+#include <string.h>
+
+/* Below this many multiply-adds the product runs on the calling thread. */
+#define GEMM_MIN_PARALLEL_WORK (1 << 18)
+
+typedef struct gemm_job {
+    const ops_kernels *k;
+    const ops_gemm_kernel *g;
+    const medge_tensor *W;
+    const float *x;
+    float *y;
+    int n_tok;
+    uint8_t *act;  /* n_tok rows of act_row bytes (act_type) */
+    size_t act_row;
+    const uint8_t *a; /* what the tile reads: act, the pack_a rows, or x */
+    size_t a_row;
+    uint8_t *pa;      /* pack_a rows (or NULL) */
+    uint8_t *panels;  /* per thread: panel_size bytes */
+    size_t panel_size;
+} gemm_job;
+
+static void gemm_act(void *ctx, int ith, int nth)
+{
+    gemm_job *j = ctx;
+    long b, e;
+    medge_split(j->n_tok, ith, nth, &b, &e);
+    const ops_quantize_fn q = j->k->quantize_act[j->k->w[j->W->type].act_type];
+    const int64_t n = j->W->ne[0];
+    for (long t = b; t < e; t++) {
+        uint8_t *row = j->act + (size_t)t * j->act_row;
+        q(j->x + t * n, row, n);
+        if (j->pa)
+            j->g->pack_a((int)n, row, j->pa + (size_t)t * j->a_row);
+    }
+}
+
+static void gemm_rows(void *ctx, int ith, int nth)
+{
+    gemm_job *j = ctx;
+    const ops_gemm_kernel *g = j->g;
+    const long nrows = (long)j->W->ne[1];
+    const long npan = (nrows + g->rows - 1) / g->rows;
+    long pb, pe;
+    medge_split(npan, ith, nth, &pb, &pe);
+    const int n = (int)j->W->ne[0];
+    const size_t nb1 = j->W->nb1;
+    uint8_t *panel = j->panels + (size_t)ith * j->panel_size;
+    for (long p = pb; p < pe; p++) {
+        const long r0 = p * g->rows;
+        const int nr = (int)(nrows - r0 < g->rows ? nrows - r0 : g->rows);
+        const uint8_t *w = (const uint8_t *)j->W->data + (size_t)r0 * nb1;
+        if (g->pack_w) {
+            g->pack_w(n, nr, w, nb1, panel);
+            /* the next panel's rows are read while this one is multiplied (the repack alone
+             * would wait on memory for every row) */
+            if (p + 1 < pe) {
+                const uint8_t *nx = w + (size_t)g->rows * nb1;
+                const long nn = nrows - r0 - g->rows < g->rows ? nrows - r0 - g->rows : g->rows;
+                for (size_t off = 0; off < (size_t)nn * nb1; off += 64)
+                    __builtin_prefetch(nx + off, 0, 2);
+            }
+            g->tile(n, nr, j->n_tok, panel, 0, j->a, j->a_row, j->y + r0, (size_t)nrows);
+        } else {
+            g->tile(n, nr, j->n_tok, w, nb1, j->a, j->a_row, j->y + r0, (size_t)nrows);
+        }
+    }
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+medge_status ops_matmul_gemm(const ops_kernels *k, medge_pool *pool, ops_scratch *scratch, const medge_tensor *W,
+                             const float *x, float *y, int n_tok)
+{
+    const ops_wkernels *wk = &k->w[W->type];
+    const ops_gemm_kernel *g = wk->gemm;
+    const char *name = W->name ? W->name : "?";
+    if (n_tok <= 0)
+        return MEDGE_OK;
+    if (W->ne[0] > (1 << 28) || W->nb1 > ((size_t)1 << 26))
+        return medge_err(MEDGE_ERR_UNSUPPORTED, "%s: rows of %lld elements are too long for the GEMM", name,
+                         (long long)W->ne[0]);
+    const int n = (int)W->ne[0];
+    const size_t act_row = quant_row_size(wk->act_type, W->ne[0]);
+    if (!act_row)
+        return medge_err(MEDGE_ERR_UNSUPPORTED, "%s: row length %d does not fit the activation type %s", name, n,
+                         quant_type_name(wk->act_type));
+    const int direct = wk->act_type == GGML_TYPE_F32 && !g->pack_a; /* F32 rows used as they are */
+    const size_t a_row = g->pack_a ? g->act_bytes(n) : act_row;
+    const int nth = pool ? medge_pool_size(pool) : 1;
+    const size_t panel = g->pack_w ? align64(g->panel_bytes(n)) : 0;
+    size_t s_act = 0, s_pa = 0, s_pan = 0, total;
+    if ((!direct && !medge_mul_size(act_row, (size_t)n_tok, &s_act)) ||
+        (g->pack_a && !medge_mul_size(a_row, (size_t)n_tok, &s_pa)) || !medge_mul_size(panel, (size_t)nth, &s_pan))
+        return medge_err(MEDGE_ERR_NOMEM, "%s: GEMM scratch size overflows", name);
+    s_act = align64(s_act);
+    s_pa = align64(s_pa);
+    total = s_act + s_pa;
+    if (total < s_act || total + s_pan < total)
+        return medge_err(MEDGE_ERR_NOMEM, "%s: GEMM scratch size overflows", name);
+    total += s_pan;
+    MEDGE_TRY(ops_scratch_reserve(scratch, total));
+    uint8_t *base = scratch->buf;
+    gemm_job j = {k, g, W, x, y, n_tok, base, act_row, NULL, a_row, g->pack_a ? base + s_act : NULL,
+                  base + s_act + s_pa, panel};
+    j.a = direct ? (const uint8_t *)x : g->pack_a ? j.pa : j.act;
+    if ((double)W->ne[0] * (double)W->ne[1] * n_tok < GEMM_MIN_PARALLEL_WORK) {
+        pool = NULL;
+    }
+    if (!direct)
+        medge_pool_run(pool, gemm_act, &j);
+    medge_pool_run(pool, gemm_rows, &j);
+    return MEDGE_OK;
+}

@@ -268,114 +268,111 @@ static medge_status work_reserve(bmc_work *w, size_t n)
 
 /* ------------------------------------------------------------------ parallel pieces */
 
-typedef struct par_rows {
-    float *x;
-    const float *w, *b;
-    int n, d;
-    float eps;
-} par_rows;
-
-static void ln_fn(void *ctx, int ith, int nth)
+/* LayerNorm of one row in float (mean, then the variance of the centred values; 16 partial sums
+ * so the loops vectorise). y may be x. */
+static void ln_row(const float *x, float *y, const float *w, const float *b, int d, float eps)
 {
-    par_rows *p = ctx;
-    long b, e;
-    medge_split(p->n, ith, nth, &b, &e);
-    if (e > b)
-        ops_layernorm(p->x + (size_t)b * p->d, p->w, p->b, (int)(e - b), p->d, p->eps);
-}
-
-static void layernorm(medge_pool *pool, float *x, const float *w, const float *b, int n, int d, float eps)
-{
-    par_rows p = {x, w, b, n, d, eps};
-    medge_pool_run(n > 1 ? pool : NULL, ln_fn, &p);
-}
-
-static void gelu_fn(void *ctx, int ith, int nth)
-{
-    par_rows *p = ctx;
-    long b, e;
-    medge_split((long)p->n, ith, nth, &b, &e);
-    if (e > b)
-        ops_gelu_erf_fast(p->x + (size_t)b * p->d, (int64_t)(e - b) * p->d);
-}
-
-static void gelu(medge_pool *pool, float *x, int n, int d)
-{
-    par_rows p = {x, NULL, NULL, n, d, 0};
-    medge_pool_run(n > 1 ? pool : NULL, gelu_fn, &p);
-}
-
-static void add_rows(float *y, const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        y[i] += x[i];
-}
-
-static medge_status linear(bmc_work *wk, const medge_tensor *W, const float *bias, const float *x, float *y, int n)
-{
-    MEDGE_TRY(ops_matmul(wk->pool, &wk->scratch, W, x, y, n));
-    if (bias)
-        ops_add_bias(y, bias, n, (int)W->ne[1]);
-    return MEDGE_OK;
-}
-
-/* Multi-head attention without mask: out[i][h*64..] for queries i < nq over nk keys.
- * q/k/v rows are strided (fused QKV rows for the ViT). scores: nth * nk floats. */
-typedef struct attn_job {
-    const float *q, *k, *v;
-    size_t q_stride, kv_stride;
-    float *out;
-    size_t out_stride;
-    int nq, nk, n_head;
-    float scale;
-    float *scores;
-} attn_job;
-
-static inline float dot64(const float *a, const float *b)
-{
-    float acc[16] = {0};
-    for (int d = 0; d < HEAD_DIM; d += 16)
+    float s[16] = {0}, sum = 0, var = 0;
+    int i = 0;
+    for (; i + 16 <= d; i += 16)
         for (int k = 0; k < 16; k++)
-            acc[k] += a[d + k] * b[d + k];
-    for (int s = 8; s > 0; s >>= 1)
-        for (int k = 0; k < s; k++)
-            acc[k] += acc[k + s];
-    return acc[0];
+            s[k] += x[i + k];
+    for (int k = 0; k < 16; k++)
+        sum += s[k];
+    for (; i < d; i++)
+        sum += x[i];
+    const float mean = sum / (float)d;
+    for (int k = 0; k < 16; k++)
+        s[k] = 0;
+    for (i = 0; i + 16 <= d; i += 16)
+        for (int k = 0; k < 16; k++) {
+            float c = x[i + k] - mean;
+            s[k] += c * c;
+        }
+    for (int k = 0; k < 16; k++)
+        var += s[k];
+    for (; i < d; i++) {
+        float c = x[i] - mean;
+        var += c * c;
+    }
+    const float r = 1.0f / sqrtf(var / (float)d + eps);
+    for (i = 0; i < d; i++)
+        y[i] = (x[i] - mean) * r * w[i] + b[i];
 }
 
-static void attn_fn(void *ctx, int ith, int nth)
+/* Row-wise epilogues of a matmul, split by rows across the pool. */
+enum { R_BIAS, R_BIAS_GELU, R_RES_LN, R_LN };
+
+typedef struct rows_job {
+    int mode, n, d;
+    float *y;           /* matmul output [n][d] */
+    const float *bias;  /* [d] */
+    float *x;           /* residual stream [n][d] */
+    float *dst;         /* LayerNorm output [n][d] (may be x) */
+    const float *w, *b; /* LayerNorm weight and bias */
+    float eps;
+} rows_job;
+
+static void rows_fn(void *ctx, int ith, int nth)
 {
-    attn_job *j = ctx;
-    float *s = j->scores + (size_t)ith * j->nk;
-    long total = (long)j->n_head * j->nq, b, e;
-    medge_split(total, ith, nth, &b, &e);
-    for (long t = b; t < e; t++) {
-        int h = (int)(t / j->nq), i = (int)(t % j->nq);
-        const float *q = j->q + (size_t)i * j->q_stride + (size_t)h * HEAD_DIM;
-        float mx = -INFINITY;
-        for (int c = 0; c < j->nk; c++) {
-            s[c] = dot64(q, j->k + (size_t)c * j->kv_stride + (size_t)h * HEAD_DIM) * j->scale;
-            mx = s[c] > mx ? s[c] : mx;
+    rows_job *j = ctx;
+    long rb, re;
+    medge_split(j->n, ith, nth, &rb, &re);
+    const int d = j->d;
+    for (long r = rb; r < re; r++) {
+        float *y = j->y ? j->y + (size_t)r * d : NULL, *x = j->x ? j->x + (size_t)r * d : NULL;
+        switch (j->mode) {
+        case R_BIAS:
+            for (int i = 0; i < d; i++)
+                y[i] += j->bias[i];
+            break;
+        case R_BIAS_GELU:
+            for (int i = 0; i < d; i++)
+                y[i] += j->bias[i];
+            ops_gelu_erf_fast(y, d);
+            break;
+        case R_RES_LN: /* x += y + bias; dst = LN(x) */
+            for (int i = 0; i < d; i++)
+                x[i] += y[i] + j->bias[i];
+            ln_row(x, j->dst + (size_t)r * d, j->w, j->b, d, j->eps);
+            break;
+        default: /* R_LN */
+            ln_row(x, j->dst + (size_t)r * d, j->w, j->b, d, j->eps);
+            break;
         }
-        float sum = 0;
-        for (int c = 0; c < j->nk; c++) {
-            s[c] = expf(s[c] - mx);
-            sum += s[c];
-        }
-        float inv = 1.0f / sum, o[HEAD_DIM] = {0};
-        for (int c = 0; c < j->nk; c++) {
-            const float *vr = j->v + (size_t)c * j->kv_stride + (size_t)h * HEAD_DIM;
-            float p = s[c] * inv;
-            for (int d = 0; d < HEAD_DIM; d++)
-                o[d] += p * vr[d];
-        }
-        memcpy(j->out + (size_t)i * j->out_stride + (size_t)h * HEAD_DIM, o, sizeof o);
     }
 }
 
-static void attention(medge_pool *pool, attn_job *j)
+/* Below this many elements a row pass stays on the calling thread (waking the pool costs more). */
+#define ROWS_MIN_PARALLEL 16384
+
+static void rows_run(medge_pool *pool, rows_job j)
 {
-    medge_pool_run(j->n_head * j->nq > 1 ? pool : NULL, attn_fn, j);
+    medge_pool_run(j.n > 1 && (long)j.n * j.d >= ROWS_MIN_PARALLEL ? pool : NULL, rows_fn, &j);
+}
+
+static void bias(medge_pool *pool, float *y, const float *b, int n, int d)
+{
+    rows_run(pool, (rows_job){R_BIAS, n, d, y, b, NULL, NULL, NULL, NULL, 0});
+}
+static void bias_gelu(medge_pool *pool, float *y, const float *b, int n, int d)
+{
+    rows_run(pool, (rows_job){R_BIAS_GELU, n, d, y, b, NULL, NULL, NULL, NULL, 0});
+}
+/* x += y + bias, then dst = LayerNorm(x; w, b). */
+static void res_ln(medge_pool *pool, float *x, const float *y, const float *bias, float *dst, const float *w,
+                   const float *b, int n, int d, float eps)
+{
+    rows_run(pool, (rows_job){R_RES_LN, n, d, (float *)(uintptr_t)y, bias, x, dst, w, b, eps});
+}
+static void layernorm(medge_pool *pool, float *x, float *dst, const float *w, const float *b, int n, int d, float eps)
+{
+    rows_run(pool, (rows_job){R_LN, n, d, NULL, NULL, x, dst, w, b, eps});
+}
+
+static medge_status matmul(bmc_work *wk, const medge_tensor *W, const float *x, float *y, int n)
+{
+    return ops_matmul(wk->pool, &wk->scratch, W, x, y, n);
 }
 
 static int pool_threads(const medge_pool *p) { return p ? medge_pool_size(p) : 1; }
@@ -387,11 +384,10 @@ medge_status bmc_encode_image(const bmc_model *m, bmc_work *wk, const float *pix
     const int n = m->n_vtok, D = m->vd, FF = m->vff, P = m->patch, G = m->grid, S = m->image;
     const size_t pk = (size_t)3 * P * P;
     const int nth = pool_threads(wk->pool);
-    size_t need = (size_t)n * (3 * D + 3 * D + FF) + (size_t)(n - 1) * pk + (size_t)nth * n;
+    size_t need = (size_t)n * (3 * D + 3 * D + FF) + (size_t)(n - 1) * pk + bmc_attn_scratch(n, m->vh, nth);
     MEDGE_TRY(work_reserve(wk, need));
     float *x = wk->buf, *h = x + (size_t)n * D, *qkv = h + (size_t)n * D, *att = qkv + (size_t)n * 3 * D;
     float *ff = att + (size_t)n * D, *patches = ff + (size_t)n * FF, *scores = patches + (size_t)(n - 1) * pk;
-    (void)scores;
 
     /* im2col: row p = patch (py, px), column (c, ky, kx) as the conv weight [out][c][kh][kw]. */
     for (int py = 0; py < G; py++)
@@ -402,36 +398,42 @@ medge_status bmc_encode_image(const bmc_model *m, bmc_work *wk, const float *pix
                     memcpy(r + ((size_t)c * P + ky) * P, pixels + ((size_t)c * S + (size_t)py * P + ky) * S + (size_t)px * P,
                            (size_t)P * sizeof(float));
         }
-    MEDGE_TRY(linear(wk, &m->patch_w, m->patch_b, patches, x + D, n - 1));
+    MEDGE_TRY(matmul(wk, &m->patch_w, patches, x + D, n - 1));
+    bias(wk->pool, x + D, m->patch_b, n - 1, D);
     MEDGE_TRY(ops_get_row(&m->cls, 0, x));
     for (int t = 0; t < n; t++) {
         MEDGE_TRY(ops_get_row(&m->vpos, t, h));
-        add_rows(x + (size_t)t * D, h, (size_t)D);
+        float *r = x + (size_t)t * D;
+        for (int i = 0; i < D; i++)
+            r[i] += h[i];
     }
+    layernorm(wk->pool, x, h, m->vlay[0].ln1_w, m->vlay[0].ln1_b, n, D, m->veps);
 
+    /* h holds LN1(x) on entry to each layer; the residual add, bias and next LayerNorm of each
+     * block are one row pass. */
     int rows = n; /* rows carried through the residual stream */
     for (int l = 0; l < m->vl; l++) {
         const bmc_vlayer *L = &m->vlay[l];
         const bool last = l == m->vl - 1;
-        memcpy(h, x, (size_t)rows * D * sizeof(float));
-        layernorm(wk->pool, h, L->ln1_w, L->ln1_b, rows, D, m->veps);
-        MEDGE_TRY(linear(wk, &L->qkv, L->qkv_b, h, qkv, rows));
+        MEDGE_TRY(matmul(wk, &L->qkv, h, qkv, rows));
+        bias(wk->pool, qkv, L->qkv_b, rows, 3 * D);
         int nq = last ? 1 : rows;
-        attn_job j = {qkv, qkv + D, qkv + 2 * D, (size_t)3 * D, (size_t)3 * D, att, (size_t)D, nq, rows, m->vh,
-                      1.0f / sqrtf((float)HEAD_DIM), scores};
-        attention(wk->pool, &j);
+        bmc_attn j = {qkv, qkv + D, qkv + 2 * D, (size_t)3 * D, (size_t)3 * D, (size_t)3 * D, att, (size_t)D,
+                      nq, rows, m->vh, 1.0f / sqrtf((float)HEAD_DIM)};
+        bmc_attention(wk->pool, &j, scores);
         rows = nq;
-        MEDGE_TRY(linear(wk, &L->out, L->out_b, att, h, rows));
-        add_rows(x, h, (size_t)rows * D);
-        memcpy(h, x, (size_t)rows * D * sizeof(float));
-        layernorm(wk->pool, h, L->ln2_w, L->ln2_b, rows, D, m->veps);
-        MEDGE_TRY(linear(wk, &L->up, L->up_b, h, ff, rows));
-        gelu(wk->pool, ff, rows, FF);
-        MEDGE_TRY(linear(wk, &L->down, L->down_b, ff, h, rows));
-        add_rows(x, h, (size_t)rows * D);
+        MEDGE_TRY(matmul(wk, &L->out, att, h, rows));
+        res_ln(wk->pool, x, h, L->out_b, h, L->ln2_w, L->ln2_b, rows, D, m->veps);
+        MEDGE_TRY(matmul(wk, &L->up, h, ff, rows));
+        bias_gelu(wk->pool, ff, L->up_b, rows, FF);
+        MEDGE_TRY(matmul(wk, &L->down, ff, h, rows));
+        const float *nw = last ? m->post_w : m->vlay[l + 1].ln1_w, *nb = last ? m->post_b : m->vlay[l + 1].ln1_b;
+        res_ln(wk->pool, x, h, L->down_b, att, nw, nb, rows, D, m->veps);
+        float *t = h; /* the normalised rows become the next layer's input */
+        h = att;
+        att = t;
     }
-    ops_layernorm(x, m->post_w, m->post_b, 1, D, m->veps);
-    return linear(wk, &m->vproj, NULL, x, feat, 1);
+    return matmul(wk, &m->vproj, h, feat, 1);
 }
 
 /* ------------------------------------------------------------------ text */
@@ -445,43 +447,44 @@ medge_status bmc_encode_text(const bmc_model *m, bmc_work *wk, const int32_t *id
         if (ids[i] < 0 || ids[i] >= m->n_vocab)
             return medge_err(MEDGE_ERR_RANGE, "biomedclip: token id %d out of range (vocab %d)", ids[i], m->n_vocab);
     const int nth = pool_threads(wk->pool);
-    size_t need = (size_t)n * (6 * D + FF) + (size_t)nth * n + (size_t)m->tp0;
+    size_t need = (size_t)n * (6 * D + FF) + bmc_attn_scratch(n, m->th, nth) + (size_t)m->tp0;
     MEDGE_TRY(work_reserve(wk, need));
     float *x = wk->buf, *h = x + (size_t)n * D, *q = h + (size_t)n * D, *k = q + (size_t)n * D, *v = k + (size_t)n * D;
-    float *att = v + (size_t)n * D, *ff = att + (size_t)n * D, *scores = ff + (size_t)n * FF, *t0 = scores + (size_t)nth * n;
+    float *att = v + (size_t)n * D, *ff = att + (size_t)n * D, *t0 = ff + (size_t)n * FF, *scores = t0 + m->tp0;
 
     MEDGE_TRY(ops_get_row(&m->ttype, 0, h));
     for (int i = 0; i < n; i++) {
         float *r = x + (size_t)i * D;
         MEDGE_TRY(ops_get_row(&m->tok, ids[i], r));
-        add_rows(r, h, (size_t)D);
         MEDGE_TRY(ops_get_row(&m->tpos, i, att));
-        add_rows(r, att, (size_t)D);
+        for (int c = 0; c < D; c++)
+            r[c] = r[c] + h[c] + att[c];
     }
-    layernorm(wk->pool, x, m->tln_w, m->tln_b, n, D, m->teps);
+    layernorm(wk->pool, x, x, m->tln_w, m->tln_b, n, D, m->teps);
     int rows = n;
     for (int l = 0; l < m->tl; l++) {
         const bmc_tlayer *L = &m->tlay[l];
         const bool last = l == m->tl - 1;
         int nq = last ? 1 : rows;
-        MEDGE_TRY(linear(wk, &L->q, L->q_b, x, q, nq));
-        MEDGE_TRY(linear(wk, &L->k, L->k_b, x, k, rows));
-        MEDGE_TRY(linear(wk, &L->v, L->v_b, x, v, rows));
-        attn_job j = {q, k, v, (size_t)D, (size_t)D, att, (size_t)D, nq, rows, m->th, 1.0f / sqrtf((float)HEAD_DIM), scores};
-        attention(wk->pool, &j);
+        MEDGE_TRY(matmul(wk, &L->q, x, q, nq));
+        MEDGE_TRY(matmul(wk, &L->k, x, k, rows));
+        MEDGE_TRY(matmul(wk, &L->v, x, v, rows));
+        bias(wk->pool, q, L->q_b, nq, D);
+        bias(wk->pool, k, L->k_b, rows, D);
+        bias(wk->pool, v, L->v_b, rows, D);
+        bmc_attn j = {q, k, v, (size_t)D, (size_t)D, (size_t)D, att, (size_t)D, nq, rows, m->th, 1.0f / sqrtf((float)HEAD_DIM)};
+        bmc_attention(wk->pool, &j, scores);
         rows = nq;
-        MEDGE_TRY(linear(wk, &L->out, L->out_b, att, h, rows));
-        add_rows(x, h, (size_t)rows * D);
-        layernorm(wk->pool, x, L->ln1_w, L->ln1_b, rows, D, m->teps);
-        MEDGE_TRY(linear(wk, &L->up, L->up_b, x, ff, rows));
-        gelu(wk->pool, ff, rows, FF);
-        MEDGE_TRY(linear(wk, &L->down, L->down_b, ff, h, rows));
-        add_rows(x, h, (size_t)rows * D);
-        layernorm(wk->pool, x, L->ln2_w, L->ln2_b, rows, D, m->teps);
+        MEDGE_TRY(matmul(wk, &L->out, att, h, rows));
+        res_ln(wk->pool, x, h, L->out_b, x, L->ln1_w, L->ln1_b, rows, D, m->teps); /* post-LN */
+        MEDGE_TRY(matmul(wk, &L->up, x, ff, rows));
+        bias_gelu(wk->pool, ff, L->up_b, rows, FF);
+        MEDGE_TRY(matmul(wk, &L->down, ff, h, rows));
+        res_ln(wk->pool, x, h, L->down_b, x, L->ln2_w, L->ln2_b, rows, D, m->teps);
     }
-    MEDGE_TRY(linear(wk, &m->p0, NULL, x, t0, 1));
+    MEDGE_TRY(matmul(wk, &m->p0, x, t0, 1));
     ops_gelu_erf_fast(t0, m->tp0);
-    return linear(wk, &m->p2, NULL, t0, feat, 1);
+    return matmul(wk, &m->p2, t0, feat, 1);
 }
 
 void bmc_l2_normalize(float *x, int n)

@@ -70,6 +70,20 @@ medge_status bmc_encode_text(const bmc_model *m, bmc_work *wk, const int32_t *id
  * WordPiece into [CLS] ... [SEP], truncated to the context length (keeping [SEP]). *ids is
  * malloc'd (free()). */
 medge_status bmc_tokenize(const bmc_model *m, const char *text, int32_t **ids, int *n);
+/* Unmasked multi-head attention (heads of 64) of nq queries over nk keys, rows strided (the fused
+ * QKV rows of the ViT): out[i][h*64..] = softmax_s(scale q_i,h . k_s,h) v_s,h. Splits over the
+ * pool; scratch: bmc_attn_scratch(nk, n_head, threads) floats. (biomedclip-attn.c) */
+typedef struct bmc_attn {
+    const float *q, *k, *v;
+    size_t ldq, ldk, ldv; /* row strides in floats */
+    float *out;
+    size_t ldo;
+    int nq, nk, n_head;
+    float scale;
+} bmc_attn;
+size_t bmc_attn_scratch(int nk, int n_head, int n_threads);
+void bmc_attention(medge_pool *pool, const bmc_attn *a, float *scratch);
+
 /* x /= max(||x||, 1e-12). */
 void bmc_l2_normalize(float *x, int n);
 #endif

@@ -3,6 +3,7 @@
  * the quant traits, then the architecture overrides (see kernels.h). The loops keep 8 independent
  * partial sums so compilers can vectorise them without reassociation flags. */
 #include "ops/kernels.h"
+#include "quant/quant.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -165,8 +166,9 @@ static void init_ref(ops_kernels *k)
         if (!tr)
             continue;
         k->to_float[t] = tr->to_float;
-        if (tr->from_float_ref)
-            k->quantize_act[t] = tr->from_float_ref;
+        if (tr->from_float_ref) /* activations as ggml's CPU backend quantizes them (quant.h) */
+            k->quantize_act[t] = quant_act_quantizer((enum ggml_type)t) ? quant_act_quantizer((enum ggml_type)t)
+                                                                         : tr->from_float_ref;
         if (tr->vec_dot) {
             k->w[t].act_type = tr->vec_dot_type;
             k->w[t].vec_dot = tr->vec_dot;

@@ -39,6 +39,19 @@ expect 0 "images: 1 encoded" -- "$MEDGE_BIN" run -m "$M" --mmproj "$MM" --image 
 printf 'What is this?\nAnd now?\n' >"$T/chat.in"
 expect 0 "reused" -- bash -c "\"$MEDGE_BIN\" chat -m \"$M\" --mmproj \"$MM\" --image \"$IMG\" -n 3 --temp 0 < \"$T/chat.in\""
 
+# medge vision: the encoder alone, timed; its embeddings written and compared with llama.cpp's
+expect 0 "usage: medge vision" -- "$MEDGE_BIN" vision --help
+expect 0 "encode median" -- "$MEDGE_BIN" vision --mmproj "$MM" --image "$IMG" -t 2 -r 2 -o "$T/v.embd" \
+    --compare "$R/vision/mm-tiny-f32.embd"
+grep -q "cosine 1.000000" "$T/out" || { echo "FAIL: medge vision embeddings differ from mm-tiny-f32.embd"; cat "$T/out"; fail=1; }
+size=$(stat -c %s "$T/v.embd" 2>/dev/null || echo 0)
+[ "$size" = $((8 + 4 * 16 * 256)) ] || { echo "FAIL: embeddings file has $size bytes"; fail=1; }
+cmp -s <(head -c 8 "$T/v.embd") <(head -c 8 "$R/vision/mm-tiny-f32.embd") || { echo "FAIL: embd header"; fail=1; }
+expect 0 "tokens of 256" -- "$MEDGE_BIN" vision --mmproj "$MM" -t 1   # built-in synthetic image
+expect 1 "not an embeddings file" -- "$MEDGE_BIN" vision --mmproj "$MM" --image "$IMG" --compare "$R/vision/mm-tiny-f32.logits"
+expect 2 "need --mmproj" -- "$MEDGE_BIN" vision --image "$IMG"
+expect 1 "expected 'clip'" -- "$MEDGE_BIN" vision --mmproj "$M"
+
 # loud failures
 expect 2 "needs --mmproj" -- "$MEDGE_BIN" run -m "$M" --image "$IMG" -p "x" -n 1
 expect 1 "expected 'clip'" -- "$MEDGE_BIN" run -m "$M" --mmproj "$M" --image "$IMG" -p "x" -n 1

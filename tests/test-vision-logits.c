@@ -82,7 +82,7 @@ static int argmax(const float *x, int n)
     return b;
 }
 
-static void run_case(const char *model_path, const char *tag, int quantized, int threads, int batch)
+static void run_case(const char *model_path, const char *mmproj, const char *tag, int quantized, int threads, int batch)
 {
     char rel[128];
     int32_t before[256], after[256];
@@ -114,7 +114,7 @@ static void run_case(const char *model_path, const char *tag, int quantized, int
         CHECK_OK(medge_session_new(m, sp, &s));
     medge_vision_params vp = medge_vision_default_params();
     vp.n_threads = threads;
-    CHECK_OK(medge_vision_load(test_ref("gemma3-tiny/gguf/mmproj-tiny-gemma3-f32.gguf"), vp, &v));
+    CHECK_OK(medge_vision_load(mmproj, vp, &v));
     size_t nr = 0;
     uint8_t *rgb = read_all(test_ref("gemma3-tiny/vision/test-image-224.rgb"), &nr);
     if (rgb && nr == 224 * 224 * 3)
@@ -138,8 +138,8 @@ static void run_case(const char *model_path, const char *tag, int quantized, int
                 md = d > md || d != d ? d : md;
             }
             double kl = kl_div(ref, got, n_vocab);
-            printf("%s (%s, %d threads, batch %d): max |diff| %.3g, KL %.3g, arg-max %d vs %d\n", model_path, tag,
-                   threads, batch, md, kl, argmax(got, n_vocab), argmax(ref, n_vocab));
+            printf("%s + %s (%s, %d threads, batch %d): max |diff| %.3g, KL %.3g, arg-max %d vs %d\n", model_path, mmproj,
+                   tag, threads, batch, md, kl, argmax(got, n_vocab), argmax(ref, n_vocab));
             if (quantized) {
                 CHECK_MSG(kl <= 1e-3, "KL %g", kl);
             } else {
@@ -177,24 +177,26 @@ static void run_case(const char *model_path, const char *tag, int quantized, int
 
 int main(void)
 {
-    char q8[1024], f32[1024];
+    char q8[1024], f32[1024], mm_ref[1024], mm_own[1024];
     snprintf(q8, sizeof q8, "%s", test_ref("gemma3-tiny/gguf/tiny-gemma3-Q8_0.gguf"));
-    run_case(q8, "Q8_0", 1, 1, 512);
-    run_case(q8, "Q8_0", 1, 2, 7);
+    snprintf(mm_ref, sizeof mm_ref, "%s", test_ref("gemma3-tiny/gguf/mmproj-tiny-gemma3-f32.gguf"));
+    run_case(q8, mm_ref, "Q8_0", 1, 1, 512);
+    run_case(q8, mm_ref, "Q8_0", 1, 2, 7);
 
     /* F32: medge's own conversion of the HF checkpoint (when this build can convert) */
     const char *bin = getenv("MEDGE_BIN");
     snprintf(f32, sizeof f32, "%s", test_tmp("vision-tiny-f32.gguf"));
+    snprintf(mm_own, sizeof mm_own, "%s", test_tmp("vision-tiny-mmproj-f32.gguf"));
+    CHECK(bin && bin[0]);
     if (bin && bin[0]) {
+        /* text model and mmproj both from medge's own conversion */
         char cmd[4096];
-        snprintf(cmd, sizeof cmd, "\"%s\" convert --help 2>/dev/null | grep -q -- --outtype && \"%s\" convert \"%s\" -o \"%s\" --outtype f32 >/dev/null 2>&1",
-                 bin, bin, test_ref("gemma3-tiny/hf"), f32);
-        if (system(cmd) == 0) {
-            run_case(f32, "f32", 0, 1, 512);
-            run_case(f32, "f32", 0, 2, 5);
-        } else {
-            printf("note: medge convert --outtype f32 not available in this build; F32 case skipped\n");
-        }
+        snprintf(cmd, sizeof cmd, "\"%s\" convert -q \"%s\" -o \"%s\" --outtype f32 --mmproj \"%s\" >/dev/null", bin,
+                 test_ref("gemma3-tiny/hf"), f32, mm_own);
+        CHECK_MSG(system(cmd) == 0, "%s", cmd);
+        run_case(f32, mm_ref, "f32", 0, 1, 512);
+        run_case(f32, mm_own, "f32", 0, 2, 5);
+        run_case(q8, mm_own, "Q8_0", 1, 2, 7);
     }
 
     /* an mmproj whose width does not match the text model: loud mismatch */

@@ -8,6 +8,7 @@
 #include "models/siglip.h"
 #include "ops/attention-dense.h"
 #include "ops/gemm.h"
+#include "ops/kernels.h"
 #include "core/log.h"
 
 #include <math.h>
@@ -327,6 +328,64 @@ typedef struct fwd {
     float *wbuf; /* packed weight of the current product */
 } fwd;
 
+/* Row-parallel elementwise steps (4096 rows of 1152 or 4304: worth both threads). */
+enum { EW_ADD, EW_COPY_LN, EW_LN, EW_GELU };
+typedef struct ew_job {
+    int op;
+    float *x;        /* [n][d] in place (EW_COPY_LN: destination) */
+    const float *y;  /* EW_ADD: x += y; EW_COPY_LN: source */
+    const float *w, *b;
+    int n, d;
+    float eps;
+} ew_job;
+
+/* gelu_tanh as ops_gelu_tanh computes it (ggml's fp16 table), with the fp16 conversion of the
+ * arguments done a vector row at a time by the kernel table. */
+static void gelu_rows(float *x, int64_t n)
+{
+    const ops_kernels *k = ops_kernels_get();
+    uint16_t h[1024];
+    for (int64_t i0 = 0; i0 < n; i0 += 1024) {
+        const int64_t c = n - i0 < 1024 ? n - i0 : 1024;
+        float *v = x + i0;
+        k->fp32_to_fp16_row(v, h, c);
+        for (int64_t i = 0; i < c; i++)
+            v[i] = v[i] <= -10.0f ? 0.0f : v[i] >= 10.0f ? v[i] : ops_fp16_table[ops_gelu_fp16_table[h[i]]];
+    }
+}
+
+static void ew_run(void *ctx, int ith, int nth)
+{
+    const ew_job *j = ctx;
+    long b, e;
+    medge_split(j->n, ith, nth, &b, &e);
+    const size_t off = (size_t)b * (size_t)j->d, cnt = (size_t)(e - b) * (size_t)j->d;
+    if (e <= b)
+        return;
+    switch (j->op) {
+    case EW_ADD:
+        ops_add(j->x + off, j->y + off, (int64_t)cnt);
+        break;
+    case EW_COPY_LN:
+        memcpy(j->x + off, j->y + off, sizeof(float) * cnt);
+        ops_layernorm(j->x + off, j->w, j->b, (int)(e - b), j->d, j->eps);
+        break;
+    case EW_LN:
+        ops_layernorm(j->x + off, j->w, j->b, (int)(e - b), j->d, j->eps);
+        break;
+    default:
+        gelu_rows(j->x + off, (int64_t)cnt);
+        break;
+    }
+}
+
+static void ew(medge_pool *pool, int op, float *x, const float *y, const float *w, const float *b, int n, int d,
+               float eps)
+{
+    ew_job j = {op, x, y, w, b, n, d, eps};
+    medge_pool_run(pool, ew_run, &j);
+}
+
 static medge_status mm(fwd *f, const medge_tensor *W, const float *bias, const float *x, float *y, int n)
 {
     ops_packed P;
@@ -375,8 +434,7 @@ medge_status siglip_encode(const siglip_model *m, medge_pool *pool, ops_scratch 
 
     for (int il = 0; il < m->n_layer; il++) {
         const siglip_layer *L = &m->layers[il];
-        memcpy(h, x, sizeof(float) * nc);
-        ops_layernorm(h, L->ln1_w, L->ln1_b, N, C, m->eps);
+        ew(pool, EW_COPY_LN, h, x, L->ln1_w, L->ln1_b, N, C, m->eps);
         if ((rc = mm(&f, &L->q, L->q_b, h, q, N)) != MEDGE_OK || (rc = mm(&f, &L->k, L->k_b, h, k, N)) != MEDGE_OK ||
             (rc = mm(&f, &L->v, L->v_b, h, v, N)) != MEDGE_OK)
             goto done;
@@ -384,17 +442,16 @@ medge_status siglip_encode(const siglip_model *m, medge_pool *pool, ops_scratch 
             goto done;
         if ((rc = mm(&f, &L->o, L->o_b, a, h, N)) != MEDGE_OK)
             goto done;
-        ops_add(x, h, (int64_t)nc);
-        memcpy(h, x, sizeof(float) * nc);
-        ops_layernorm(h, L->ln2_w, L->ln2_b, N, C, m->eps);
+        ew(pool, EW_ADD, x, h, NULL, NULL, N, C, 0);
+        ew(pool, EW_COPY_LN, h, x, L->ln2_w, L->ln2_b, N, C, m->eps);
         if ((rc = mm(&f, &L->up, L->up_b, h, ff, N)) != MEDGE_OK)
             goto done;
-        ops_gelu_tanh(ff, (int64_t)N * F);
+        ew(pool, EW_GELU, ff, NULL, NULL, NULL, N, F, 0);
         if ((rc = mm(&f, &L->down, L->down_b, ff, h, N)) != MEDGE_OK)
             goto done;
-        ops_add(x, h, (int64_t)nc);
+        ew(pool, EW_ADD, x, h, NULL, NULL, N, C, 0);
     }
-    ops_layernorm(x, m->post_ln_w, m->post_ln_b, N, C, m->eps);
+    ew(pool, EW_LN, x, NULL, m->post_ln_w, m->post_ln_b, N, C, m->eps);
 
     /* projector: average-pool the G x G grid by merge x merge */
     {

@@ -35,4 +35,8 @@ void x86_avx512_vec_dot_q8_0(int n, float *s, const void *x, const void *y);
 /* gemm-avx512.c: batch tiles (AVX-512 F/BW/VL + VNNI; BF16 also needs AVX512_BF16) */
 extern const ops_gemm_kernel x86_avx512_gemm_q4_K, x86_avx512_gemm_q5_K, x86_avx512_gemm_q6_K, x86_avx512_gemm_q8_0,
     x86_avx512_gemm_q4_0, x86_avx512_gemm_f32, x86_avx512_gemm_f16, x86_avx512_gemm_bf16;
+
+/* attention-dense-avx512.c (AVX-512 F/BW/VL; the BF16 one also AVX512_BF16) */
+extern const ops_attn_kernel x86_avx512_attn_f32;
+extern const ops_attn_kernel x86_avx512_attn_bf16;
 #endif

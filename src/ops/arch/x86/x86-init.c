@@ -62,4 +62,8 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
             set_gemm(k, GGML_TYPE_BF16, GGML_TYPE_BF16, &x86_avx512_gemm_bf16);
         k->name = "avx512-vnni";
     }
+    if (cpu->avx512f && cpu->avx512bw && cpu->avx512vl) {
+        k->attn_dense[0] = x86_avx512_attn_f32;
+        k->attn_dense[1] = cpu->avx512bf16 ? x86_avx512_attn_bf16 : x86_avx512_attn_f32;
+    }
 }

@@ -71,9 +71,10 @@ typedef struct run {
     float img[4][1024], txt[16][1024];
 } run;
 
-/* Encode the 4 images and 16 texts of the reference with the model in path; check F32 numbers
- * against the reference when check is set. */
-static void encode_all(const char *path, const json_value *ref, bool check, run *out, medge_pool *pool)
+/* Encode the 4 images and 16 texts of the reference with the model in path (weights repacked for
+ * the GEMM tiles first when prepack is set, as medge_clip_load does); check F32 numbers against
+ * the reference when check is set. */
+static void encode_all(const char *path, const json_value *ref, bool check, run *out, medge_pool *pool, bool prepack)
 {
     gguf_ctx *g = NULL;
     bmc_model *m = NULL;
@@ -83,6 +84,8 @@ static void encode_all(const char *path, const json_value *ref, bool check, run 
     CHECK_OK(bmc_load(g, &m));
     if (!m)
         return;
+    if (prepack)
+        CHECK_OK(bmc_prepack(m, pool));
     bmc_work wk = {.pool = pool};
     const int S = m->image, E = m->proj;
     float *pix = malloc(sizeof(float) * 3 * S * S);
@@ -430,15 +433,33 @@ int main(void)
     const json_value *ref = json_root(doc);
     medge_pool *pool = NULL;
     CHECK_OK(medge_pool_create(2, &pool));
-    static run r32;
-    encode_all(f32, ref, true, &r32, pool);
+    static run r32, r32p;
+    encode_all(f32, ref, true, &r32, pool, false);
+    /* Repacked weights: the same tiles, so the same numbers up to summation order (single-row
+     * products go through the tile instead of the row kernel). */
+    encode_all(f32, ref, true, &r32p, pool, true);
+    double mdp = 0;
+    for (int i = 0; i < 4 * 1024; i++)
+        mdp = fmax(mdp, fabs((double)r32.img[i / 1024][i % 1024] - r32p.img[i / 1024][i % 1024]));
+    for (int i = 0; i < 16 * 1024; i++)
+        mdp = fmax(mdp, fabs((double)r32.txt[i / 1024][i % 1024] - r32p.txt[i / 1024][i % 1024]));
+    printf("F32 repacked vs in place: max |diff| %.3g\n", mdp);
+    CHECK_MSG(mdp <= 1e-6, "repacked weights change the F32 embeddings by %g", mdp);
 
     /* Q8_0 linear layers: embeddings close to F32 and the same zero-shot top label. */
     char q8[1024];
     snprintf(q8, sizeof q8, "%s", test_tmp("biomedclip-tiny-q8_0.gguf"));
     requant(f32, q8, GGML_TYPE_Q8_0);
-    static run rq;
-    encode_all(q8, ref, false, &rq, pool);
+    static run rq, rqp;
+    encode_all(q8, ref, false, &rq, pool, false);
+    encode_all(q8, ref, false, &rqp, pool, true);
+    double mdq = 0;
+    for (int i = 0; i < 4 * 1024; i++)
+        mdq = fmax(mdq, fabs((double)rq.img[i / 1024][i % 1024] - rqp.img[i / 1024][i % 1024]));
+    for (int i = 0; i < 16 * 1024; i++)
+        mdq = fmax(mdq, fabs((double)rq.txt[i / 1024][i % 1024] - rqp.txt[i / 1024][i % 1024]));
+    printf("Q8_0 repacked vs in place: max |diff| %.3g\n", mdq);
+    CHECK_MSG(mdq <= 1e-6, "repacked weights change the Q8_0 embeddings by %g", mdq);
     const int E = 128;
     double worst = 1;
     int agree = 0;

@@ -33,6 +33,8 @@ static medge_status finish_load(gguf_ctx *g, medge_status rc, medge_clip_params 
     rc = bmc_load(g, &c->m);
     if (rc == MEDGE_OK)
         rc = medge_pool_create(params.n_threads, &c->pool);
+    if (rc == MEDGE_OK)
+        rc = bmc_prepack(c->m, c->pool);
     if (rc != MEDGE_OK) {
         medge_clip_free(c);
         return rc;

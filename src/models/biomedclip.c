@@ -9,11 +9,14 @@
 #include "models/biomedclip.h"
 #include "core/log.h"
 #include "ops/gelu-fast.h"
+#include "ops/kernels.h"
 
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define HEAD_DIM 64
 
@@ -127,7 +130,7 @@ static medge_status load_all(bmc_model *m)
         return medge_err(MEDGE_ERR_MISMATCH, "biomedclip: v.patch_embd.weight must be F32/F16/BF16 {%d,%d,3,%d}",
                          m->patch, m->patch, m->vd);
     int64_t pk = 3LL * m->patch * m->patch;
-    m->patch_w = (medge_tensor){pw->name.s, pw->type, {pk, m->vd, 1, 1}, quant_row_size(pw->type, pk), pw->data};
+    m->patch_w.w = (medge_tensor){pw->name.s, pw->type, {pk, m->vd, 1, 1}, quant_row_size(pw->type, pk), pw->data};
     MEDGE_TRY(get_vec(m, "v.patch_embd.bias", m->vd, &m->patch_b));
     const gguf_tensor *ct;
     MEDGE_TRY(get_tensor(m, "v.class_embd", &ct));
@@ -144,20 +147,20 @@ static medge_status load_all(bmc_model *m)
         bmc_vlayer *L = &m->vlay[l];
         MEDGE_TRY(get_vec(m, NM("v.blk.%d.ln1.weight"), m->vd, &L->ln1_w));
         MEDGE_TRY(get_vec(m, NM("v.blk.%d.ln1.bias"), m->vd, &L->ln1_b));
-        MEDGE_TRY(get_mat(m, NM("v.blk.%d.attn_qkv.weight"), m->vd, 3 * m->vd, &L->qkv));
+        MEDGE_TRY(get_mat(m, NM("v.blk.%d.attn_qkv.weight"), m->vd, 3 * m->vd, &L->qkv.w));
         MEDGE_TRY(get_vec(m, NM("v.blk.%d.attn_qkv.bias"), 3 * m->vd, &L->qkv_b));
-        MEDGE_TRY(get_mat(m, NM("v.blk.%d.attn_out.weight"), m->vd, m->vd, &L->out));
+        MEDGE_TRY(get_mat(m, NM("v.blk.%d.attn_out.weight"), m->vd, m->vd, &L->out.w));
         MEDGE_TRY(get_vec(m, NM("v.blk.%d.attn_out.bias"), m->vd, &L->out_b));
         MEDGE_TRY(get_vec(m, NM("v.blk.%d.ln2.weight"), m->vd, &L->ln2_w));
         MEDGE_TRY(get_vec(m, NM("v.blk.%d.ln2.bias"), m->vd, &L->ln2_b));
-        MEDGE_TRY(get_mat(m, NM("v.blk.%d.ffn_up.weight"), m->vd, m->vff, &L->up));
+        MEDGE_TRY(get_mat(m, NM("v.blk.%d.ffn_up.weight"), m->vd, m->vff, &L->up.w));
         MEDGE_TRY(get_vec(m, NM("v.blk.%d.ffn_up.bias"), m->vff, &L->up_b));
-        MEDGE_TRY(get_mat(m, NM("v.blk.%d.ffn_down.weight"), m->vff, m->vd, &L->down));
+        MEDGE_TRY(get_mat(m, NM("v.blk.%d.ffn_down.weight"), m->vff, m->vd, &L->down.w));
         MEDGE_TRY(get_vec(m, NM("v.blk.%d.ffn_down.bias"), m->vd, &L->down_b));
     }
     MEDGE_TRY(get_vec(m, "v.post_ln.weight", m->vd, &m->post_w));
     MEDGE_TRY(get_vec(m, "v.post_ln.bias", m->vd, &m->post_b));
-    MEDGE_TRY(get_mat(m, "v.proj.weight", m->vd, m->proj, &m->vproj));
+    MEDGE_TRY(get_mat(m, "v.proj.weight", m->vd, m->proj, &m->vproj.w));
 
     /* text */
     const gguf_tensor *te;
@@ -180,19 +183,19 @@ static medge_status load_all(bmc_model *m)
         return medge_err(MEDGE_ERR_NOMEM, "out of memory");
     for (int l = 0; l < m->tl; l++) {
         bmc_tlayer *L = &m->tlay[l];
-        MEDGE_TRY(get_mat(m, NM("t.blk.%d.attn_q.weight"), m->td, m->td, &L->q));
+        MEDGE_TRY(get_mat(m, NM("t.blk.%d.attn_q.weight"), m->td, m->td, &L->q.w));
         MEDGE_TRY(get_vec(m, NM("t.blk.%d.attn_q.bias"), m->td, &L->q_b));
-        MEDGE_TRY(get_mat(m, NM("t.blk.%d.attn_k.weight"), m->td, m->td, &L->k));
+        MEDGE_TRY(get_mat(m, NM("t.blk.%d.attn_k.weight"), m->td, m->td, &L->k.w));
         MEDGE_TRY(get_vec(m, NM("t.blk.%d.attn_k.bias"), m->td, &L->k_b));
-        MEDGE_TRY(get_mat(m, NM("t.blk.%d.attn_v.weight"), m->td, m->td, &L->v));
+        MEDGE_TRY(get_mat(m, NM("t.blk.%d.attn_v.weight"), m->td, m->td, &L->v.w));
         MEDGE_TRY(get_vec(m, NM("t.blk.%d.attn_v.bias"), m->td, &L->v_b));
-        MEDGE_TRY(get_mat(m, NM("t.blk.%d.attn_out.weight"), m->td, m->td, &L->out));
+        MEDGE_TRY(get_mat(m, NM("t.blk.%d.attn_out.weight"), m->td, m->td, &L->out.w));
         MEDGE_TRY(get_vec(m, NM("t.blk.%d.attn_out.bias"), m->td, &L->out_b));
         MEDGE_TRY(get_vec(m, NM("t.blk.%d.attn_out_norm.weight"), m->td, &L->ln1_w));
         MEDGE_TRY(get_vec(m, NM("t.blk.%d.attn_out_norm.bias"), m->td, &L->ln1_b));
-        MEDGE_TRY(get_mat(m, NM("t.blk.%d.ffn_up.weight"), m->td, m->tff, &L->up));
+        MEDGE_TRY(get_mat(m, NM("t.blk.%d.ffn_up.weight"), m->td, m->tff, &L->up.w));
         MEDGE_TRY(get_vec(m, NM("t.blk.%d.ffn_up.bias"), m->tff, &L->up_b));
-        MEDGE_TRY(get_mat(m, NM("t.blk.%d.ffn_down.weight"), m->tff, m->td, &L->down));
+        MEDGE_TRY(get_mat(m, NM("t.blk.%d.ffn_down.weight"), m->tff, m->td, &L->down.w));
         MEDGE_TRY(get_vec(m, NM("t.blk.%d.ffn_down.bias"), m->td, &L->down_b));
         MEDGE_TRY(get_vec(m, NM("t.blk.%d.layer_out_norm.weight"), m->td, &L->ln2_w));
         MEDGE_TRY(get_vec(m, NM("t.blk.%d.layer_out_norm.bias"), m->td, &L->ln2_b));
@@ -203,8 +206,8 @@ static medge_status load_all(bmc_model *m)
     if (p0->ne[1] < 1 || p0->ne[1] > (1 << 16))
         return medge_err(MEDGE_ERR_FORMAT, "biomedclip: bad t.proj.0.weight");
     m->tp0 = (int)p0->ne[1];
-    MEDGE_TRY(get_mat(m, "t.proj.0.weight", m->td, m->tp0, &m->p0));
-    MEDGE_TRY(get_mat(m, "t.proj.2.weight", m->tp0, m->proj, &m->p2));
+    MEDGE_TRY(get_mat(m, "t.proj.0.weight", m->td, m->tp0, &m->p0.w));
+    MEDGE_TRY(get_mat(m, "t.proj.2.weight", m->tp0, m->proj, &m->p2.w));
 
     MEDGE_TRY(wp_load_gguf(m->g, &m->vocab));
     if (wp_n_vocab(m->vocab) != (size_t)m->n_vocab)
@@ -236,6 +239,7 @@ void bmc_free(bmc_model *m)
 {
     if (!m)
         return;
+    free(m->packed);
     free(m->vlay);
     free(m->tlay);
     wp_free(m->vocab);
@@ -370,9 +374,211 @@ static void layernorm(medge_pool *pool, float *x, float *dst, const float *w, co
     rows_run(pool, (rows_job){R_LN, n, d, NULL, NULL, x, dst, w, b, eps});
 }
 
-static medge_status matmul(bmc_work *wk, const medge_tensor *W, const float *x, float *y, int n)
+/* ------------------------------------------------------------------ repacked weights */
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+typedef struct pack_job {
+    const ops_gemm_kernel *g;
+    const medge_tensor *W;
+    uint8_t *dst;
+    size_t panel_bytes;
+    long n_panels;
+} pack_job;
+
+static void pack_fn(void *ctx, int ith, int nth)
 {
-    return ops_matmul(wk->pool, &wk->scratch, W, x, y, n);
+    pack_job *j = ctx;
+    long b, e;
+    medge_split(j->n_panels, ith, nth, &b, &e);
+    const long rows = j->g->rows, nrows = (long)j->W->ne[1];
+    for (long p = b; p < e; p++) {
+        const long r0 = p * rows;
+        const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
+        j->g->pack_w((int)j->W->ne[0], nr, (const uint8_t *)j->W->data + (size_t)r0 * j->W->nb1, j->W->nb1,
+                     j->dst + (size_t)p * j->panel_bytes);
+    }
+}
+
+/* madvise over the pages wholly inside [p, p + n) of a file mapping (best effort). */
+static void advise_pages(const medge_map *map, const void *p, size_t n, int advice)
+{
+    if (!map || !map->mapped)
+        return;
+    const long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0)
+        return;
+    uintptr_t b = ((uintptr_t)p + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1), e = ((uintptr_t)p + n) & ~((uintptr_t)ps - 1);
+    if (e > b)
+        (void)madvise((void *)b, e - b, advice);
+}
+
+/* Bytes of L's panels, 0 when its type has no panel layout (ops_matmul then reads rows in place). */
+static size_t lin_packed_size(const bmc_lin *L, size_t *panel_bytes)
+{
+    const ops_kernels *k = ops_kernels_get();
+    if (L->w.type >= GGML_TYPE_COUNT || L->w.ne[0] > (1 << 28))
+        return 0;
+    const ops_gemm_kernel *g = k->w[L->w.type].gemm;
+    if (!g || !g->pack_w || g->rows <= 0)
+        return 0;
+    *panel_bytes = align64(g->panel_bytes((int)L->w.ne[0]));
+    size_t total;
+    if (!medge_mul_size(*panel_bytes, (size_t)((L->w.ne[1] + g->rows - 1) / g->rows), &total))
+        return 0;
+    return total;
+}
+
+#define PACK_ALIGN ((size_t)2 << 20) /* huge-page aligned: far fewer page faults and TLB misses */
+
+static int model_lins(bmc_model *m, bmc_lin **out)
+{
+    int n = 0;
+    out[n++] = &m->patch_w;
+    for (int l = 0; l < m->vl; l++) {
+        out[n++] = &m->vlay[l].qkv;
+        out[n++] = &m->vlay[l].out;
+        out[n++] = &m->vlay[l].up;
+        out[n++] = &m->vlay[l].down;
+    }
+    out[n++] = &m->vproj;
+    for (int l = 0; l < m->tl; l++) {
+        bmc_tlayer *L = &m->tlay[l];
+        out[n++] = &L->q, out[n++] = &L->k, out[n++] = &L->v;
+        out[n++] = &L->out, out[n++] = &L->up, out[n++] = &L->down;
+    }
+    out[n++] = &m->p0;
+    out[n++] = &m->p2;
+    return n;
+}
+
+medge_status bmc_prepack(bmc_model *m, medge_pool *pool)
+{
+    if (m->packed)
+        return MEDGE_OK;
+    const int max = 4 + 4 * m->vl + 6 * m->tl;
+    bmc_lin **lins = malloc((size_t)max * sizeof *lins);
+    if (!lins)
+        return medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    const int n = model_lins(m, lins);
+    size_t total = 0, pb = 0;
+    for (int i = 0; i < n; i++) {
+        size_t sz = lin_packed_size(lins[i], &pb);
+        if (total + sz < total) {
+            free(lins);
+            return medge_err(MEDGE_ERR_NOMEM, "biomedclip: repacked weights overflow");
+        }
+        total += sz;
+    }
+    if (total == 0) {
+        free(lins);
+        return MEDGE_OK;
+    }
+    total = (total + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
+    uint8_t *block = NULL;
+    if (posix_memalign((void **)&block, PACK_ALIGN, total) != 0 || !block) {
+        free(lins);
+        return medge_err(MEDGE_ERR_NOMEM, "biomedclip: out of memory for the repacked weights (%zu MB)", total >> 20);
+    }
+#if defined(MADV_HUGEPAGE)
+    (void)madvise(block, total, MADV_HUGEPAGE);
+#endif
+    const medge_map *map = gguf_mapping(m->g);
+    const ops_kernels *k = ops_kernels_get();
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        bmc_lin *L = lins[i];
+        size_t sz = lin_packed_size(L, &pb);
+        if (!sz)
+            continue;
+        const size_t src_bytes = (size_t)L->w.ne[1] * L->w.nb1;
+#if defined(MADV_POPULATE_READ)
+        advise_pages(map, L->w.data, src_bytes, MADV_POPULATE_READ); /* one call instead of a fault per page */
+#endif
+        const ops_gemm_kernel *g = k->w[L->w.type].gemm;
+        pack_job j = {g, &L->w, block + off, pb, (long)((L->w.ne[1] + g->rows - 1) / g->rows)};
+        medge_pool_run(pool, pack_fn, &j);
+        L->panels = block + off;
+        L->panel_bytes = pb;
+        off += sz;
+#if defined(MADV_DONTNEED)
+        advise_pages(map, L->w.data, src_bytes, MADV_DONTNEED); /* the rows stay in the page cache */
+#endif
+    }
+    free(lins);
+    m->packed = block;
+    return MEDGE_OK;
+}
+
+/* y = x W^T over repacked panels: activations converted as ops_matmul's batch path does
+ * (quantize_act, then the tile's pack_a), then each thread multiplies a contiguous run of panels
+ * by all n rows. */
+typedef struct pmm_job {
+    const ops_gemm_kernel *g;
+    ops_quantize_fn q;
+    const bmc_lin *L;
+    const float *x;
+    float *y;
+    int n;
+    uint8_t *act, *pa; /* converted rows (act_row bytes), tile rows (a_row bytes) */
+    size_t act_row, a_row;
+    const uint8_t *a;  /* what the tile reads */
+} pmm_job;
+
+static void pmm_act(void *ctx, int ith, int nth)
+{
+    pmm_job *j = ctx;
+    long b, e;
+    medge_split(j->n, ith, nth, &b, &e);
+    const int64_t n = j->L->w.ne[0];
+    for (long t = b; t < e; t++) {
+        uint8_t *row = j->act + (size_t)t * j->act_row;
+        j->q(j->x + t * n, row, n);
+        if (j->pa)
+            j->g->pack_a((int)n, row, j->pa + (size_t)t * j->a_row);
+    }
+}
+
+static void pmm_rows(void *ctx, int ith, int nth)
+{
+    pmm_job *j = ctx;
+    const long rows = j->g->rows, nrows = (long)j->L->w.ne[1], npan = (nrows + rows - 1) / rows;
+    long b, e;
+    medge_split(npan, ith, nth, &b, &e);
+    for (long p = b; p < e; p++) {
+        const long r0 = p * rows;
+        const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
+        j->g->tile((int)j->L->w.ne[0], nr, j->n, j->L->panels + (size_t)p * j->L->panel_bytes, 0, j->a, j->a_row,
+                   j->y + r0, (size_t)nrows);
+    }
+}
+
+static medge_status matmul(bmc_work *wk, const bmc_lin *L, const float *x, float *y, int n)
+{
+    if (!L->panels)
+        return ops_matmul(wk->pool, &wk->scratch, &L->w, x, y, n);
+    if (n <= 0)
+        return MEDGE_OK;
+    const ops_kernels *k = ops_kernels_get();
+    const ops_wkernels *wkk = &k->w[L->w.type];
+    const ops_gemm_kernel *g = wkk->gemm;
+    const int ne0 = (int)L->w.ne[0];
+    const int direct = wkk->act_type == GGML_TYPE_F32 && !g->pack_a;
+    const size_t act_row = quant_row_size(wkk->act_type, ne0), a_row = g->pack_a ? g->act_bytes(ne0) : act_row;
+    if (!act_row)
+        return medge_err(MEDGE_ERR_UNSUPPORTED, "%s: row length %d does not fit the activation type %s", L->w.name,
+                         ne0, quant_type_name(wkk->act_type));
+    const size_t s_act = direct ? 0 : align64(act_row * (size_t)n), s_pa = g->pack_a ? align64(a_row * (size_t)n) : 0;
+    MEDGE_TRY(ops_scratch_reserve(&wk->scratch, s_act + s_pa + 64));
+    uint8_t *base = wk->scratch.buf;
+    pmm_job j = {g, k->quantize_act[wkk->act_type], L, x, y, n, base, g->pack_a ? base + s_act : NULL, act_row, a_row,
+                 NULL};
+    j.a = direct ? (const uint8_t *)x : g->pack_a ? j.pa : j.act;
+    medge_pool *pool = (double)ne0 * (double)L->w.ne[1] * n < (1 << 18) ? NULL : wk->pool;
+    if (!direct)
+        medge_pool_run(n > 1 ? pool : NULL, pmm_act, &j);
+    medge_pool_run(pool, pmm_rows, &j);
+    return MEDGE_OK;
 }
 
 static int pool_threads(const medge_pool *p) { return p ? medge_pool_size(p) : 1; }

@@ -9,17 +9,26 @@
 #include "ops/ops.h"
 #include "text/wordpiece.h"
 
+/* A linear layer's weight: the view into the GGUF and, after bmc_prepack, its rows repacked once
+ * into the panels the kernel table's GEMM tiles read (the repack ops_matmul would otherwise
+ * redo on every call). */
+typedef struct bmc_lin {
+    medge_tensor w;
+    uint8_t *panels;    /* NULL: products go through ops_matmul */
+    size_t panel_bytes; /* per panel of the kernel's rows (64-byte multiple) */
+} bmc_lin;
+
 typedef struct bmc_vlayer {
     const float *ln1_w, *ln1_b, *qkv_b, *out_b, *ln2_w, *ln2_b, *up_b, *down_b;
-    medge_tensor qkv; /* {D, 3D}: rows Q then K then V */
-    medge_tensor out; /* {D, D} */
-    medge_tensor up;  /* {D, FF} */
-    medge_tensor down; /* {FF, D} */
+    bmc_lin qkv;  /* {D, 3D}: rows Q then K then V */
+    bmc_lin out;  /* {D, D} */
+    bmc_lin up;   /* {D, FF} */
+    bmc_lin down; /* {FF, D} */
 } bmc_vlayer;
 
 typedef struct bmc_tlayer {
     const float *q_b, *k_b, *v_b, *out_b, *ln1_w, *ln1_b, *up_b, *down_b, *ln2_w, *ln2_b;
-    medge_tensor q, k, v, out, up, down;
+    bmc_lin q, k, v, out, up, down;
 } bmc_tlayer;
 
 typedef struct bmc_model {
@@ -28,26 +37,32 @@ typedef struct bmc_model {
     int image, patch, grid, n_vtok, vd, vh, vff, vl, proj;
     float veps;
     float mean[3], std[3];
-    medge_tensor patch_w; /* {3*P*P, D} viewed as a matrix (row = c, ky, kx) */
+    bmc_lin patch_w; /* {3*P*P, D} viewed as a matrix (row = c, ky, kx) */
     const float *patch_b;
     medge_tensor cls, vpos; /* {D, 1}, {D, n_vtok} */
     bmc_vlayer *vlay;
     const float *post_w, *post_b;
-    medge_tensor vproj; /* {D, proj} */
+    bmc_lin vproj; /* {D, proj} */
     /* text */
     int td, th, tff, tl, ctx, n_vocab, tp0;
     float teps;
     medge_tensor tok, tpos, ttype; /* {D, vocab}, {D, n_pos}, {D, n_types} */
     const float *tln_w, *tln_b;
     bmc_tlayer *tlay;
-    medge_tensor p0, p2; /* {D, tp0}, {tp0, proj} */
+    bmc_lin p0, p2; /* {D, tp0}, {tp0, proj} */
     float logit_scale;   /* raw (log space) */
     wp_vocab *vocab;
+    uint8_t *packed; /* bmc_prepack's block holding every bmc_lin's panels */
 } bmc_model;
 
 /* Load from an opened GGUF (ownership of g passes to the model, also on failure). */
 medge_status bmc_load(gguf_ctx *g, bmc_model **out);
 void bmc_free(bmc_model *m);
+/* Repack every linear weight whose type has a GEMM with a panel layout, once, in parallel (same
+ * tiles, so the same products as ops_matmul's batch path). When the GGUF is a file mapping, the
+ * repacked rows' pages are released from the mapping (they stay in the page cache), so the
+ * resident size does not double. Optional: without it products go through ops_matmul. */
+medge_status bmc_prepack(bmc_model *m, medge_pool *pool);
 
 /* Per-thread working memory of a forward pass. */
 typedef struct bmc_work {

@@ -523,6 +523,8 @@ typedef struct pmm_job {
     uint8_t *act, *pa; /* converted rows (act_row bytes), tile rows (a_row bytes) */
     size_t act_row, a_row;
     const uint8_t *a;  /* what the tile reads */
+    const float *bias; /* epilogue on each panel while it is in cache: + bias, then GELU if gelu */
+    int gelu;
 } pmm_job;
 
 static void pmm_act(void *ctx, int ith, int nth)
@@ -550,13 +552,32 @@ static void pmm_rows(void *ctx, int ith, int nth)
         const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
         j->g->tile((int)j->L->w.ne[0], nr, j->n, j->L->panels + (size_t)p * j->L->panel_bytes, 0, j->a, j->a_row,
                    j->y + r0, (size_t)nrows);
+        if (!j->bias)
+            continue;
+        for (int t = 0; t < j->n; t++) {
+            float *yr = j->y + (size_t)t * (size_t)nrows + (size_t)r0;
+            const float *br = j->bias + r0;
+            for (int i = 0; i < nr; i++)
+                yr[i] += br[i];
+            if (j->gelu)
+                ops_gelu_erf_fast(yr, nr);
+        }
     }
 }
 
-static medge_status matmul(bmc_work *wk, const bmc_lin *L, const float *x, float *y, int n)
+/* y = x W^T (+ bias, then GELU when gelu): the epilogue runs on each panel of outputs right after
+ * its tile when the weight is repacked, else as a row pass after ops_matmul. */
+static medge_status matmul_ep(bmc_work *wk, const bmc_lin *L, const float *x, float *y, int n, const float *b,
+                              int gelu)
 {
-    if (!L->panels)
-        return ops_matmul(wk->pool, &wk->scratch, &L->w, x, y, n);
+    if (!L->panels) {
+        MEDGE_TRY(ops_matmul(wk->pool, &wk->scratch, &L->w, x, y, n));
+        if (b && gelu)
+            bias_gelu(wk->pool, y, b, n, (int)L->w.ne[1]);
+        else if (b)
+            bias(wk->pool, y, b, n, (int)L->w.ne[1]);
+        return MEDGE_OK;
+    }
     if (n <= 0)
         return MEDGE_OK;
     const ops_kernels *k = ops_kernels_get();
@@ -572,13 +593,18 @@ static medge_status matmul(bmc_work *wk, const bmc_lin *L, const float *x, float
     MEDGE_TRY(ops_scratch_reserve(&wk->scratch, s_act + s_pa + 64));
     uint8_t *base = wk->scratch.buf;
     pmm_job j = {g, k->quantize_act[wkk->act_type], L, x, y, n, base, g->pack_a ? base + s_act : NULL, act_row, a_row,
-                 NULL};
+                 NULL, b, gelu};
     j.a = direct ? (const uint8_t *)x : g->pack_a ? j.pa : j.act;
     medge_pool *pool = (double)ne0 * (double)L->w.ne[1] * n < (1 << 18) ? NULL : wk->pool;
     if (!direct)
         medge_pool_run(n > 1 ? pool : NULL, pmm_act, &j);
     medge_pool_run(pool, pmm_rows, &j);
     return MEDGE_OK;
+}
+
+static medge_status matmul(bmc_work *wk, const bmc_lin *L, const float *x, float *y, int n)
+{
+    return matmul_ep(wk, L, x, y, n, NULL, 0);
 }
 
 static int pool_threads(const medge_pool *p) { return p ? medge_pool_size(p) : 1; }
@@ -604,8 +630,7 @@ medge_status bmc_encode_image(const bmc_model *m, bmc_work *wk, const float *pix
                     memcpy(r + ((size_t)c * P + ky) * P, pixels + ((size_t)c * S + (size_t)py * P + ky) * S + (size_t)px * P,
                            (size_t)P * sizeof(float));
         }
-    MEDGE_TRY(matmul(wk, &m->patch_w, patches, x + D, n - 1));
-    bias(wk->pool, x + D, m->patch_b, n - 1, D);
+    MEDGE_TRY(matmul_ep(wk, &m->patch_w, patches, x + D, n - 1, m->patch_b, 0));
     MEDGE_TRY(ops_get_row(&m->cls, 0, x));
     for (int t = 0; t < n; t++) {
         MEDGE_TRY(ops_get_row(&m->vpos, t, h));
@@ -621,8 +646,7 @@ medge_status bmc_encode_image(const bmc_model *m, bmc_work *wk, const float *pix
     for (int l = 0; l < m->vl; l++) {
         const bmc_vlayer *L = &m->vlay[l];
         const bool last = l == m->vl - 1;
-        MEDGE_TRY(matmul(wk, &L->qkv, h, qkv, rows));
-        bias(wk->pool, qkv, L->qkv_b, rows, 3 * D);
+        MEDGE_TRY(matmul_ep(wk, &L->qkv, h, qkv, rows, L->qkv_b, 0));
         int nq = last ? 1 : rows;
         bmc_attn j = {qkv, qkv + D, qkv + 2 * D, (size_t)3 * D, (size_t)3 * D, (size_t)3 * D, att, (size_t)D,
                       nq, rows, m->vh, 1.0f / sqrtf((float)HEAD_DIM)};
@@ -630,8 +654,7 @@ medge_status bmc_encode_image(const bmc_model *m, bmc_work *wk, const float *pix
         rows = nq;
         MEDGE_TRY(matmul(wk, &L->out, att, h, rows));
         res_ln(wk->pool, x, h, L->out_b, h, L->ln2_w, L->ln2_b, rows, D, m->veps);
-        MEDGE_TRY(matmul(wk, &L->up, h, ff, rows));
-        bias_gelu(wk->pool, ff, L->up_b, rows, FF);
+        MEDGE_TRY(matmul_ep(wk, &L->up, h, ff, rows, L->up_b, 1));
         MEDGE_TRY(matmul(wk, &L->down, ff, h, rows));
         const float *nw = last ? m->post_w : m->vlay[l + 1].ln1_w, *nb = last ? m->post_b : m->vlay[l + 1].ln1_b;
         res_ln(wk->pool, x, h, L->down_b, att, nw, nb, rows, D, m->veps);
@@ -672,19 +695,15 @@ medge_status bmc_encode_text(const bmc_model *m, bmc_work *wk, const int32_t *id
         const bmc_tlayer *L = &m->tlay[l];
         const bool last = l == m->tl - 1;
         int nq = last ? 1 : rows;
-        MEDGE_TRY(matmul(wk, &L->q, x, q, nq));
-        MEDGE_TRY(matmul(wk, &L->k, x, k, rows));
-        MEDGE_TRY(matmul(wk, &L->v, x, v, rows));
-        bias(wk->pool, q, L->q_b, nq, D);
-        bias(wk->pool, k, L->k_b, rows, D);
-        bias(wk->pool, v, L->v_b, rows, D);
+        MEDGE_TRY(matmul_ep(wk, &L->q, x, q, nq, L->q_b, 0));
+        MEDGE_TRY(matmul_ep(wk, &L->k, x, k, rows, L->k_b, 0));
+        MEDGE_TRY(matmul_ep(wk, &L->v, x, v, rows, L->v_b, 0));
         bmc_attn j = {q, k, v, (size_t)D, (size_t)D, (size_t)D, att, (size_t)D, nq, rows, m->th, 1.0f / sqrtf((float)HEAD_DIM)};
         bmc_attention(wk->pool, &j, scores);
         rows = nq;
         MEDGE_TRY(matmul(wk, &L->out, att, h, rows));
         res_ln(wk->pool, x, h, L->out_b, x, L->ln1_w, L->ln1_b, rows, D, m->teps); /* post-LN */
-        MEDGE_TRY(matmul(wk, &L->up, x, ff, rows));
-        bias_gelu(wk->pool, ff, L->up_b, rows, FF);
+        MEDGE_TRY(matmul_ep(wk, &L->up, x, ff, rows, L->up_b, 1));
         MEDGE_TRY(matmul(wk, &L->down, ff, h, rows));
         res_ln(wk->pool, x, h, L->down_b, x, L->ln2_w, L->ln2_b, rows, D, m->teps);
     }

@@ -7,7 +7,6 @@
  * only copies are small vectors stored in another type and the transposed projection. */
 #include "models/siglip.h"
 #include "ops/attention-dense.h"
-#include "ops/gemm.h"
 #include "ops/kernels.h"
 #include "core/log.h"
 
@@ -320,21 +319,13 @@ void siglip_free(siglip_model *m)
 
 /* ---- forward ---- */
 
-/* The encoder multiplies thousands of rows by every weight, so each weight is repacked (any type
- * -> F32 panels) right before its product and multiplied with the packed-panel GEMM. */
-typedef struct fwd {
-    medge_pool *pool;
-    ops_scratch *scratch;
-    float *wbuf; /* packed weight of the current product */
-} fwd;
-
 /* Row-parallel elementwise steps (4096 rows of 1152 or 4304: worth both threads). */
-enum { EW_ADD, EW_COPY_LN, EW_LN, EW_GELU };
+enum { EW_BIAS, EW_BIAS_GELU, EW_ADD_BIAS, EW_COPY_LN, EW_LN };
 typedef struct ew_job {
     int op;
     float *x;        /* [n][d] in place (EW_COPY_LN: destination) */
-    const float *y;  /* EW_ADD: x += y; EW_COPY_LN: source */
-    const float *w, *b;
+    const float *y;  /* EW_ADD_BIAS: x += y + b; EW_COPY_LN: source */
+    const float *w, *b; /* norm weight and bias, or the bias [d] of the product just made */
     int n, d;
     float eps;
 } ew_job;
@@ -359,22 +350,33 @@ static void ew_run(void *ctx, int ith, int nth)
     const ew_job *j = ctx;
     long b, e;
     medge_split(j->n, ith, nth, &b, &e);
-    const size_t off = (size_t)b * (size_t)j->d, cnt = (size_t)(e - b) * (size_t)j->d;
+    const size_t d = (size_t)j->d, off = (size_t)b * d, cnt = (size_t)(e - b) * d;
     if (e <= b)
         return;
+    float *x = j->x + off;
     switch (j->op) {
-    case EW_ADD:
-        ops_add(j->x + off, j->y + off, (int64_t)cnt);
+    case EW_BIAS:
+    case EW_BIAS_GELU:
+        for (long r = b; r < e; r++, x += d) {
+            for (size_t i = 0; i < d; i++)
+                x[i] += j->b[i];
+            if (j->op == EW_BIAS_GELU)
+                gelu_rows(x, (int64_t)d);
+        }
+        break;
+    case EW_ADD_BIAS: /* x + (y + b): the product's bias first, as ggml adds it */
+        for (long r = b; r < e; r++, x += d) {
+            const float *y = j->y + (size_t)r * d;
+            for (size_t i = 0; i < d; i++)
+                x[i] += y[i] + j->b[i];
+        }
         break;
     case EW_COPY_LN:
-        memcpy(j->x + off, j->y + off, sizeof(float) * cnt);
-        ops_layernorm(j->x + off, j->w, j->b, (int)(e - b), j->d, j->eps);
-        break;
-    case EW_LN:
-        ops_layernorm(j->x + off, j->w, j->b, (int)(e - b), j->d, j->eps);
+        memcpy(x, j->y + off, sizeof(float) * cnt);
+        ops_layernorm(x, j->w, j->b, (int)(e - b), j->d, j->eps);
         break;
     default:
-        gelu_rows(j->x + off, (int64_t)cnt);
+        ops_layernorm(x, j->w, j->b, (int)(e - b), j->d, j->eps);
         break;
     }
 }
@@ -386,11 +388,15 @@ static void ew(medge_pool *pool, int op, float *x, const float *y, const float *
     medge_pool_run(pool, ew_run, &j);
 }
 
-static medge_status mm(fwd *f, const medge_tensor *W, const float *bias, const float *x, float *y, int n)
+/* y = W x (+ bias) over n rows: ops_matmul's batch GEMM (activations converted to the weight's
+ * dot-product type first, as ggml does) */
+static medge_status mm(medge_pool *pool, ops_scratch *scratch, const medge_tensor *W, const float *bias,
+                       const float *x, float *y, int n)
 {
-    ops_packed P;
-    MEDGE_TRY(ops_gemm_pack(f->pool, W, f->wbuf, &P));
-    return ops_gemm(f->pool, f->scratch, &P, x, (size_t)W->ne[0], y, (size_t)W->ne[1], n, bias);
+    MEDGE_TRY(ops_matmul(pool, scratch, W, x, y, n));
+    if (bias)
+        ew(pool, EW_BIAS, y, NULL, NULL, bias, n, (int)W->ne[1], 0);
+    return MEDGE_OK;
 }
 
 medge_status siglip_encode(const siglip_model *m, medge_pool *pool, ops_scratch *scratch, const float *pixels,
@@ -399,19 +405,13 @@ medge_status siglip_encode(const siglip_model *m, medge_pool *pool, ops_scratch 
     const int C = m->n_embd, F = m->n_ff, P = m->patch, G = m->grid, N = G * G, S = m->image_size;
     const int K = 3 * P * P, H = m->n_head, D = m->head_dim;
     size_t nc = (size_t)N * (size_t)C;
-    size_t wmax = ops_gemm_packed_size(C, F);
-    size_t w2 = ops_gemm_packed_size(F, C), w3 = ops_gemm_packed_size(K, C), w4 = ops_gemm_packed_size(C, m->proj_dim);
-    wmax = w2 > wmax ? w2 : wmax;
-    wmax = w3 > wmax ? w3 : wmax;
-    wmax = w4 > wmax ? w4 : wmax;
-    size_t need = nc * 6 + (size_t)N * (size_t)F + (size_t)N * (size_t)K + wmax;
+    size_t need = nc * 6 + (size_t)N * (size_t)F + (size_t)N * (size_t)K;
     float *mem = malloc(sizeof(float) * need);
     if (!mem)
         return medge_err(MEDGE_ERR_NOMEM, "out of memory for the vision encoder (%zu MiB)",
                          sizeof(float) * need >> 20);
     float *x = mem, *h = x + nc, *q = h + nc, *k = q + nc, *v = k + nc, *a = v + nc;
-    float *ff = a + nc, *patches = ff + (size_t)N * (size_t)F, *wbuf = patches + (size_t)N * (size_t)K;
-    fwd f = {pool, scratch, wbuf};
+    float *ff = a + nc, *patches = ff + (size_t)N * (size_t)F;
     medge_status rc = MEDGE_OK;
 
     /* patches: row n = (py, px) holds (channel, ky, kx) like the kernel rows; ggml's conv rounds
@@ -428,28 +428,30 @@ medge_status siglip_encode(const siglip_model *m, medge_pool *pool, ops_scratch 
                         d[kx] = m->f16_patches ? medge_fp16_to_fp32(medge_fp32_to_fp16(src[kx])) : src[kx];
                 }
         }
-    if ((rc = mm(&f, &m->patch_w, m->patch_b, patches, x, N)) != MEDGE_OK)
+    if ((rc = mm(pool, scratch, &m->patch_w, m->patch_b, patches, x, N)) != MEDGE_OK)
         goto done;
     ops_add(x, m->pos, (int64_t)nc);
 
     for (int il = 0; il < m->n_layer; il++) {
         const siglip_layer *L = &m->layers[il];
         ew(pool, EW_COPY_LN, h, x, L->ln1_w, L->ln1_b, N, C, m->eps);
-        if ((rc = mm(&f, &L->q, L->q_b, h, q, N)) != MEDGE_OK || (rc = mm(&f, &L->k, L->k_b, h, k, N)) != MEDGE_OK ||
-            (rc = mm(&f, &L->v, L->v_b, h, v, N)) != MEDGE_OK)
+        if ((rc = mm(pool, scratch, &L->q, L->q_b, h, q, N)) != MEDGE_OK ||
+            (rc = mm(pool, scratch, &L->k, L->k_b, h, k, N)) != MEDGE_OK ||
+            (rc = mm(pool, scratch, &L->v, L->v_b, h, v, N)) != MEDGE_OK)
             goto done;
-        if ((rc = ops_attention_dense(pool, scratch, q, k, v, a, N, H, D, 1.0f / sqrtf((float)D), m->attn_prec)) != MEDGE_OK)
+        if ((rc = ops_attention_dense(pool, scratch, q, k, v, a, N, H, D, 1.0f / sqrtf((float)D), m->attn_prec)) !=
+            MEDGE_OK)
             goto done;
-        if ((rc = mm(&f, &L->o, L->o_b, a, h, N)) != MEDGE_OK)
+        if ((rc = mm(pool, scratch, &L->o, NULL, a, h, N)) != MEDGE_OK)
             goto done;
-        ew(pool, EW_ADD, x, h, NULL, NULL, N, C, 0);
+        ew(pool, EW_ADD_BIAS, x, h, NULL, L->o_b, N, C, 0);
         ew(pool, EW_COPY_LN, h, x, L->ln2_w, L->ln2_b, N, C, m->eps);
-        if ((rc = mm(&f, &L->up, L->up_b, h, ff, N)) != MEDGE_OK)
+        if ((rc = mm(pool, scratch, &L->up, NULL, h, ff, N)) != MEDGE_OK)
             goto done;
-        ew(pool, EW_GELU, ff, NULL, NULL, NULL, N, F, 0);
-        if ((rc = mm(&f, &L->down, L->down_b, ff, h, N)) != MEDGE_OK)
+        ew(pool, EW_BIAS_GELU, ff, NULL, NULL, L->up_b, N, F, 0);
+        if ((rc = mm(pool, scratch, &L->down, NULL, ff, h, N)) != MEDGE_OK)
             goto done;
-        ew(pool, EW_ADD, x, h, NULL, NULL, N, C, 0);
+        ew(pool, EW_ADD_BIAS, x, h, NULL, L->down_b, N, C, 0);
     }
     ew(pool, EW_LN, x, NULL, m->post_ln_w, m->post_ln_b, N, C, m->eps);
 

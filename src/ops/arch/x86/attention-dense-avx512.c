@@ -21,6 +21,22 @@
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
+/* The next tile's query rows (read) and output rows (written) are QB rows further on, strided by
+ * the full width: the hardware prefetchers do not follow that, so the kernel fetches two of them
+ * per key block while it computes (addresses formed as integers: past the last tile they point
+ * nowhere, which a prefetch tolerates). */
+static inline void prefetch_next(const float *q, size_t ldq, float *out, size_t ldo, int D, int block)
+{
+    for (int c = 2 * block; c < 2 * block + 2 && c < QB; c++) {
+        const uintptr_t qa = (uintptr_t)q + ((size_t)(QB + c) * ldq) * sizeof(float);
+        const uintptr_t oa = (uintptr_t)out + ((size_t)(QB + c) * ldo) * sizeof(float);
+        for (size_t b = 0; b < (size_t)D * sizeof(float) + 63; b += 64) {
+            _mm_prefetch((const char *)(qa + b), _MM_HINT_T1);
+            _mm_prefetch((const char *)(oa + b), _MM_HINT_T1);
+        }
+    }
+}
+
 /* 2^x for x <= 0 (0 below -126), relative error ~2e-7. */
 static inline __m512 exp2_neg(__m512 x)
 {
@@ -120,6 +136,7 @@ static void f32_rows(const void *kv, int n, int D, const float *q, size_t ldq, i
             qt[(size_t)d * QB + (size_t)c] = c < nq ? q[(size_t)c * ldq + (size_t)d] * scale : 0;
     init_state(ot, Dv, mx, l);
     for (int kb = 0; kb < npad; kb += BK32) {
+        prefetch_next(q, ldq, out, ldo, D, kb / BK32);
         for (int s0 = 0; s0 < BK32; s0 += RB) {
             __m512 acc[RB][NV];
             for (int r = 0; r < RB; r++)
@@ -235,8 +252,8 @@ static void bf16_rows(const void *kv, int n, int D, const float *q, size_t ldq, 
     const uint16_t *kp = kv, *vp = kp + (size_t)npad * (size_t)D2;
     uint32_t *qt = work, *pt = qt + (size_t)P2 * QB;
     float *st = (float *)(pt + (size_t)(BK16 / 2) * QB), *ot = st + (size_t)BK16 * QB, *mx = ot + (size_t)Dv * QB,
-          *l = mx + QB, *alpha = l + QB;
-    uint16_t *row = (uint16_t *)(alpha + QB);
+          *l = mx + QB;
+    uint16_t *row = (uint16_t *)(l + 2 * QB);
     for (int c = 0; c < QB; c++) {
         to_bf16(q + (size_t)(c < nq ? c : 0) * ldq, scale, c < nq ? D : 0, D2, row);
         for (int p = 0; p < P2; p++) {
@@ -249,6 +266,10 @@ static void bf16_rows(const void *kv, int n, int D, const float *q, size_t ldq, 
     const __m512i ilv = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
                                          21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     for (int kb = 0; kb < npad; kb += BK16) {
+        prefetch_next(q, ldq, out, ldo, D, kb / BK16);
+        __m512 bm[NV]; /* the block's maximum score per query, kept while the scores are made */
+        for (int v = 0; v < NV; v++)
+            bm[v] = _mm512_load_ps(mx + 16 * v);
         for (int s0 = 0; s0 < BK16; s0 += RB) {
             __m512 acc[RB][NV];
             for (int r = 0; r < RB; r++)
@@ -269,23 +290,29 @@ static void bf16_rows(const void *kv, int n, int D, const float *q, size_t ldq, 
             }
             for (int r = 0; r < RB; r++) {
                 const int dead = kb + s0 + r >= n;
-                for (int v = 0; v < NV; v++)
-                    _mm512_store_ps(st + (size_t)(s0 + r) * QB + 16 * v,
-                                    dead ? _mm512_set1_ps(-INFINITY) : acc[r][v]);
+                for (int v = 0; v < NV; v++) {
+                    const __m512 sc = dead ? _mm512_set1_ps(-INFINITY) : acc[r][v];
+                    bm[v] = _mm512_max_ps(bm[v], sc);
+                    _mm512_store_ps(st + (size_t)(s0 + r) * QB + 16 * v, sc);
+                }
             }
         }
-        softmax_block(st, BK16, mx, l, alpha);
-        /* probabilities to BF16 key pairs: pt[j][c] = (p[2j][c], p[2j+1][c]) */
-        for (int j = 0; j < BK16 / 2; j++)
-            for (int v = 0; v < NV; v++) {
-                const __m512 a = _mm512_load_ps(st + (size_t)(2 * j) * QB + 16 * v);
-                const __m512 b = _mm512_load_ps(st + (size_t)(2 * j + 1) * QB + 16 * v);
+        /* online softmax straight into BF16 key pairs: pt[j][c] = (p[2j][c], p[2j+1][c]) */
+        __m512 al[NV];
+        for (int v = 0; v < NV; v++) {
+            const __m512 m = bm[v];
+            al[v] = exp2_neg(_mm512_sub_ps(_mm512_load_ps(mx + 16 * v), m));
+            __m512 sum = _mm512_setzero_ps();
+            for (int j = 0; j < BK16 / 2; j++) {
+                const __m512 a = exp2_neg(_mm512_sub_ps(_mm512_load_ps(st + (size_t)(2 * j) * QB + 16 * v), m));
+                const __m512 b = exp2_neg(_mm512_sub_ps(_mm512_load_ps(st + (size_t)(2 * j + 1) * QB + 16 * v), m));
+                sum = _mm512_add_ps(sum, _mm512_add_ps(a, b));
                 _mm512_store_si512((void *)(pt + (size_t)j * QB + 16 * v),
                                    _mm512_permutexvar_epi16(ilv, (__m512i)_mm512_cvtne2ps_pbh(b, a)));
             }
-        __m512 al[NV];
-        for (int v = 0; v < NV; v++)
-            al[v] = _mm512_load_ps(alpha + 16 * v);
+            _mm512_store_ps(mx + 16 * v, m);
+            _mm512_store_ps(l + 16 * v, _mm512_fmadd_ps(_mm512_load_ps(l + 16 * v), al[v], sum));
+        }
         for (int d0 = 0; d0 < Dv; d0 += RB) {
             __m512 acc[RB][NV];
             for (int r = 0; r < RB; r++)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void help(FILE *f)
 {
@@ -23,7 +24,7 @@ static void help(FILE *f)
             "  -v, --verbose      print the time of each embedding to stderr\n"
             "  --bench N          time N more runs of each input after the first (image: preprocessing of\n"
             "                     the decoded image + encoder; text: tokenizer + encoder) and print the\n"
-            "                     median and best time to stderr\n\n"
+            "                     median and best time, and the process CPU time per run, to stderr\n\n"
             "Plain output: one line per input, the input (file name or text), a tab, then the values\n"
             "separated by spaces.\n");
 }
@@ -131,7 +132,10 @@ static int run(int argc, char **argv)
         medge_image *img = NULL;
         if (!is_text[i])
             rc = medge_codecs_load_image(inputs[i], &img);
+        double cpu0 = 0;
         for (int r = 0; r <= bench && rc == MEDGE_OK; r++) {
+            if (r == 1)
+                cpu0 = (double)clock() / CLOCKS_PER_SEC;
             double t0 = tool_now();
             if (is_text[i])
                 rc = medge_clip_embed_text(clip, inputs[i], e);
@@ -148,9 +152,14 @@ static int run(int argc, char **argv)
         if (verbose)
             fprintf(stderr, "%s: %.1f ms\n", inputs[i], times[0]);
         if (bench) {
+            double cpu = ((double)clock() / CLOCKS_PER_SEC - cpu0) * 1e3 / bench;
+            char what[32] = "";
+            int n_ids = 0;
+            if (is_text[i] && medge_clip_tokenize(clip, inputs[i], NULL, 0, &n_ids) == MEDGE_OK)
+                snprintf(what, sizeof what, " (%d tokens)", n_ids);
             qsort(times + 1, (size_t)bench, sizeof *times, cmp_double);
-            fprintf(stderr, "%s: median %.1f ms, best %.1f ms over %d runs (first %.1f ms)\n", inputs[i],
-                    times[1 + bench / 2], times[1], bench, times[0]);
+            fprintf(stderr, "%s%s: median %.1f ms, best %.1f ms over %d runs (first %.1f ms), CPU %.1f ms per run\n",
+                    inputs[i], what, times[1 + bench / 2], times[1], bench, times[0], cpu);
         }
         print_one(&b, json, i == 0, inputs[i], is_text[i] ? "text" : "image", e, E);
     }

@@ -13,6 +13,7 @@ struct medge_clip {
     bmc_model *m;
     medge_pool *pool;
     bmc_work wk;
+    float *pix; /* [3][image][image]: preprocessed pixels (reused, not allocated per image) */
 };
 
 medge_clip_params medge_clip_default_params(void)
@@ -35,6 +36,8 @@ static medge_status finish_load(gguf_ctx *g, medge_status rc, medge_clip_params 
         rc = medge_pool_create(params.n_threads, &c->pool);
     if (rc == MEDGE_OK)
         rc = bmc_prepack(c->m, c->pool);
+    if (rc == MEDGE_OK && !(c->pix = malloc((size_t)3 * c->m->image * c->m->image * sizeof *c->pix)))
+        rc = medge_err(MEDGE_ERR_NOMEM, "out of memory");
     if (rc != MEDGE_OK) {
         medge_clip_free(c);
         return rc;
@@ -74,6 +77,7 @@ void medge_clip_free(medge_clip *c)
     if (!c)
         return;
     bmc_work_free(&c->wk);
+    free(c->pix);
     medge_pool_free(c->pool);
     bmc_free(c->m);
     free(c);
@@ -117,15 +121,8 @@ medge_status medge_clip_embed_image(medge_clip *c, const uint8_t *rgb, int32_t w
     CHECK_HANDLE(c);
     if (!embedding)
         return medge_handle_fail(&c->base, medge_err(MEDGE_ERR_INVALID_ARG, "medge_clip_embed_image: NULL buffer"));
-    size_t n = (size_t)3 * c->m->image * c->m->image;
-    float *pix = malloc(n * sizeof *pix);
-    if (!pix)
-        return medge_handle_fail(&c->base, medge_err(MEDGE_ERR_NOMEM, "out of memory"));
-    medge_status rc = bmc_preprocess(c->m, rgb, width, height, pix);
-    if (rc == MEDGE_OK)
-        rc = bmc_encode_image(c->m, &c->wk, pix, embedding);
-    free(pix);
-    FAIL(c, rc);
+    FAIL(c, bmc_preprocess(c->m, rgb, width, height, c->pix));
+    FAIL(c, bmc_encode_image(c->m, &c->wk, c->pix, embedding));
     bmc_l2_normalize(embedding, c->m->proj);
     return MEDGE_OK;
 }

@@ -101,17 +101,16 @@ static void pack_keys(void *ctx, int ith, int nth)
     for (long t = b; t < e; t++) {
         int h = (int)(t / j->n_kt), kt = (int)(t % j->n_kt);
         float *dst = j->kt + (size_t)t * HD * MR;
-        for (int i = 0; i < MR; i++) {
-            int s = kt * MR + i;
-            if (s >= a->nk) {
-                for (int d = 0; d < HD; d++)
-                    dst[d * MR + i] = 0;
-                continue;
-            }
-            const float *src = a->k + (size_t)s * a->ldk + (size_t)h * HD;
+        const float *src[MR];
+        const int nv = a->nk - kt * MR < MR ? a->nk - kt * MR : MR;
+        for (int i = 0; i < MR; i++) /* missing keys read key 0 and are zeroed below */
+            src[i] = a->k + (size_t)(i < nv ? kt * MR + i : 0) * a->ldk + (size_t)h * HD;
+        for (int d = 0; d < HD; d++) /* contiguous stores, MR row streams */
+            for (int i = 0; i < MR; i++)
+                dst[d * MR + i] = src[i][d];
+        for (int i = nv; i < MR; i++)
             for (int d = 0; d < HD; d++)
-                dst[d * MR + i] = src[d];
-        }
+                dst[d * MR + i] = 0;
     }
 }
 

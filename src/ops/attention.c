@@ -1,11 +1,33 @@
-/* attention.c - scaled-dot-product attention of a batch of queries over KV-cache views (ops.h).
- * Work is split across the pool by (token, head) pairs; each pair scores all visible cells,
- * takes a softmax (float exps, double sum, as ggml) and accumulates the value rows. */
+/* attention.c - scaled-dot-product attention of a batch of queries over KV-cache views (ops.h),
+ * computed operation by operation as llama.cpp's CPU backend computes Gemma 3's attention, so that
+ * the logits reproduce its references (gemma3-tiny/logits, made without flash attention).
+ *
+ * F16 / F32 caches: llama.cpp's graph without flash attention, KQ = mul_mat(K, q), soft_max_ext,
+ * then mul_mat(V^T, KQ). On x86 those products run through llamafile's tinyBLAS with 16-lane
+ * (AVX-512) accumulators:
+ *  - q is rounded to the key type (F16 for an F16 cache) and each score is a fused-multiply-add
+ *    chain per lane over blocks of 16 elements (lane = element % 16), the lanes added pairwise
+ *    (_mm512_reduce_add_ps: 8 + 8, 4 + 4, 2 + 2, 1 + 1);
+ *  - the softmax subtracts the row maximum, exponentiates with ggml's vector exp (ggml_v_expf), sums
+ *    each group of 16 cells as above and the groups in double, and multiplies by 1 / sum;
+ *  - the probabilities are rounded to the value type (F16 for an F16 cache) and each output element
+ *    is again a per-lane FMA chain over the cells (lane = cell % 16) followed by the lane tree.
+ * llama.cpp's cell of a position is the position itself for a single sequence evaluated from the
+ * start, so lanes and groups are taken from positions here, which makes the result independent of
+ * how the prompt is split into batches and of the ring layout of the sliding-window cache.
+ * A Q8_0 cache needs flash attention in llama.cpp; its "one chunk" kernel is followed: q quantized
+ * to Q8_0, keys in position order with an online softmax (expf), values dequantized and
+ * accumulated in float by FMA, divided by the sum at the end.
+ * Everything is portable C (fmaf where ggml fuses); no result depends on this machine's vectors.
+ *
+ * Work is split across the pool by (token, head) pairs. */
 #include "ops/kernels.h"
 #include "ops/ops.h"
 
 #include <math.h>
 #include <string.h>
+
+#define LANES 16 /* tinyBLAS's vector width in floats (AVX-512) */
 
 typedef struct attn_job {
     const ops_kernels *k;
@@ -15,11 +37,11 @@ typedef struct attn_job {
     int n_tok;
     const ops_kv_view *views;
     int n_views;
+    uint32_t type;     /* KV type shared by all views */
     float *out;
     uint8_t *scratch;
     size_t per_thread; /* bytes of scratch per thread */
-    int n_cells;       /* total cells of all views */
-    size_t qrow;       /* bytes of q converted to the key activation type */
+    int n_cells;       /* cells of all views */
 } attn_job;
 
 static int visible(const ops_attn_params *p, int32_t qp, int32_t kp)
@@ -33,65 +55,241 @@ static int visible(const ops_attn_params *p, int32_t qp, int32_t kp)
     return 1;
 }
 
+/* _mm512_reduce_add_ps: the upper half added to the lower, down to one lane. */
+static float reduce16(const float *a)
+{
+    float t8[8], t4[4];
+    for (int i = 0; i < 8; i++)
+        t8[i] = a[i] + a[i + 8];
+    for (int i = 0; i < 4; i++)
+        t4[i] = t8[i] + t8[i + 4];
+    return (t4[0] + t4[2]) + (t4[1] + t4[3]);
+}
+
+/* tinyBLAS dot product of two rows (n a multiple of 16): per-lane FMA chains, lane tree. */
+static float dot_lanes_f16(int n, const uint16_t *x, const uint16_t *y)
+{
+    float acc[LANES] = {0};
+    for (int i = 0; i < n; i += LANES)
+        for (int l = 0; l < LANES; l++)
+            acc[l] = fmaf(ops_fp16(x[i + l]), ops_fp16(y[i + l]), acc[l]);
+    return reduce16(acc);
+}
+
+static float dot_lanes_f32(int n, const float *x, const float *y)
+{
+    float acc[LANES] = {0};
+    for (int i = 0; i < n; i += LANES)
+        for (int l = 0; l < LANES; l++)
+            acc[l] = fmaf(x[i + l], y[i + l], acc[l]);
+    return reduce16(acc);
+}
+
+/* ggml_vec_dot_f16 / ggml_vec_dot_f32 (AVX-512), used by ggml when tinyBLAS declines (row length
+ * not a multiple of 16): four 16-lane accumulators over steps of 64, reduced 0+2, 1+3, 0+1, then
+ * across lanes; leftovers added in double (f16) or float (f32). */
+static float dot_vec_f16(int n, const uint16_t *x, const uint16_t *y)
+{
+    float acc[4][LANES];
+    memset(acc, 0, sizeof acc);
+    int np = n & ~63;
+    for (int i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < LANES; l++)
+                acc[j][l] = fmaf(ops_fp16(x[i + 16 * j + l]), ops_fp16(y[i + 16 * j + l]), acc[j][l]);
+    for (int l = 0; l < LANES; l++)
+        acc[0][l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    double sum = reduce16(acc[0]);
+    for (int i = np; i < n; i++)
+        sum += (double)(ops_fp16(x[i]) * ops_fp16(y[i]));
+    return (float)sum;
+}
+
+static float dot_vec_f32(int n, const float *x, const float *y)
+{
+    float acc[4][LANES];
+    memset(acc, 0, sizeof acc);
+    int np = n & ~63;
+    for (int i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < LANES; l++)
+                acc[j][l] = fmaf(x[i + 16 * j + l], y[i + 16 * j + l], acc[j][l]);
+    for (int l = 0; l < LANES; l++)
+        acc[0][l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    float sum = reduce16(acc[0]);
+    for (int i = np; i < n; i++)
+        sum = fmaf(x[i], y[i], sum);
+    return sum;
+}
+
+/* ggml_v_expf (AVX-512 variant) for one lane: exp(x) by range reduction and a degree-5
+ * polynomial, 0 below about -104 (and for -inf), inf above about 88.4. */
+static float v_expf(float x)
+{
+    const float r = 0x1.8p23f;
+    float z = fmaf(x, 0x1.715476p+0f, r);
+    float n = z - r;
+    float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    float u = b * b;
+    float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+                   fmaf(0x1.ffffecp-1f, b, 1.0f));
+    if (!(fabsf(n) <= 192.0f))
+        return n <= 0.0f ? 0.0f : INFINITY;
+    return ldexpf(j, (int)n); /* _mm512_scalef_ps(j, n); n is integral */
+}
+
+/* Per-thread scratch: the visible cells of one query row (score, position, value row) and the
+ * lane accumulators of the value product. */
+typedef struct row_buf {
+    float *s;           /* [n_cells] */
+    int32_t *pos;       /* [n_cells] */
+    const uint8_t **vr; /* [n_cells] */
+    float *acc;         /* [LANES][head_dim] */
+    float *tmp;         /* [head_dim] */
+    void *qc;           /* q in the key's dot-product type */
+} row_buf;
+
+/* One query row, llama.cpp without flash attention (F16 and F32 caches). */
+static void row_plain(const attn_job *j, int t, int h, row_buf *rb)
+{
+    const ops_attn_params *p = j->p;
+    const int hd = p->head_dim, hk = h / (p->n_head / p->n_kv_head);
+    const float *qv = j->q + ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
+    float *o = j->out + ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
+    const int32_t qp = j->qpos[t];
+    const bool f16 = j->type == GGML_TYPE_F16, lanes = hd % LANES == 0;
+    uint16_t *q16 = rb->qc;
+    if (f16)
+        for (int d = 0; d < hd; d++)
+            q16[d] = medge_fp32_to_fp16(qv[d]);
+    int n = 0;
+    float mx = -INFINITY;
+    for (int vi = 0; vi < j->n_views; vi++) {
+        const ops_kv_view *v = &j->views[vi];
+        for (int cc = 0; cc < v->n_cells; cc++) {
+            int c = v->first + cc < v->n_cells ? v->first + cc : v->first + cc - v->n_cells;
+            if (!visible(p, qp, v->pos[c]))
+                continue;
+            size_t off = ((size_t)c * (size_t)p->n_kv_head + (size_t)hk) * v->row_bytes;
+            const void *kr = (const uint8_t *)v->k + off;
+            float s = f16 ? (lanes ? dot_lanes_f16(hd, kr, q16) : dot_vec_f16(hd, kr, q16))
+                          : (lanes ? dot_lanes_f32(hd, kr, qv) : dot_vec_f32(hd, kr, qv));
+            rb->s[n] = s;
+            rb->pos[n] = v->pos[c];
+            rb->vr[n] = (const uint8_t *)v->v + off;
+            mx = s > mx ? s : mx;
+            n++;
+        }
+    }
+    if (n == 0) {
+        memset(o, 0, (size_t)hd * sizeof(float));
+        return;
+    }
+    /* softmax: exps summed per group of 16 cells (lane = position % 16), groups in double */
+    double sum = 0;
+    float g[LANES];
+    int32_t grp = -1;
+    for (int i = 0; i < n; i++) {
+        float e = v_expf(rb->s[i] - mx);
+        rb->s[i] = e;
+        if (rb->pos[i] / LANES != grp) {
+            if (grp >= 0)
+                sum += (double)reduce16(g);
+            memset(g, 0, sizeof g);
+            grp = rb->pos[i] / LANES;
+        }
+        g[rb->pos[i] % LANES] = e;
+    }
+    sum += (double)reduce16(g);
+    const float inv = (float)(1.0 / sum);
+    /* values: per-lane FMA chains over the cells in position order, then the lane tree */
+    memset(rb->acc, 0, (size_t)LANES * (size_t)hd * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        float pr = rb->s[i] * inv;
+        float *a = rb->acc + (size_t)(rb->pos[i] % LANES) * (size_t)hd;
+        if (f16) {
+            pr = ops_fp16(medge_fp32_to_fp16(pr));
+            const uint16_t *vr = (const uint16_t *)rb->vr[i];
+            for (int d = 0; d < hd; d++)
+                a[d] = fmaf(ops_fp16(vr[d]), pr, a[d]);
+        } else {
+            const float *vr = (const float *)rb->vr[i];
+            for (int d = 0; d < hd; d++)
+                a[d] = fmaf(vr[d], pr, a[d]);
+        }
+    }
+    float lane[LANES];
+    for (int d = 0; d < hd; d++) {
+        for (int l = 0; l < LANES; l++)
+            lane[l] = rb->acc[(size_t)l * (size_t)hd + (size_t)d];
+        o[d] = reduce16(lane);
+    }
+}
+
+/* One query row, llama.cpp's flash-attention "one chunk" kernel (quantized caches). */
+static void row_flash(const attn_job *j, int t, int h, row_buf *rb)
+{
+    const ops_attn_params *p = j->p;
+    const int hd = p->head_dim, hk = h / (p->n_head / p->n_kv_head);
+    const float *qv = j->q + ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
+    float *o = j->out + ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
+    const int32_t qp = j->qpos[t];
+    const ops_wkernels *wk = &j->k->w[j->type];
+    j->k->quantize_act[wk->act_type](qv, rb->qc, hd);
+    float M = -INFINITY, S = 0.0f, *acc = rb->acc;
+    memset(acc, 0, (size_t)hd * sizeof(float));
+    for (int vi = 0; vi < j->n_views; vi++) {
+        const ops_kv_view *v = &j->views[vi];
+        for (int cc = 0; cc < v->n_cells; cc++) {
+            int c = v->first + cc < v->n_cells ? v->first + cc : v->first + cc - v->n_cells;
+            if (!visible(p, qp, v->pos[c]))
+                continue;
+            size_t off = ((size_t)c * (size_t)p->n_kv_head + (size_t)hk) * v->row_bytes;
+            float s;
+            wk->vec_dot(hd, &s, (const uint8_t *)v->k + off, rb->qc);
+            float ms = 1.0f, vs = 1.0f;
+            if (s > M) {
+                float Mold = M;
+                M = s;
+                ms = expf(Mold - M);
+                for (int d = 0; d < hd; d++)
+                    acc[d] *= ms;
+            } else {
+                vs = expf(s - M);
+            }
+            j->k->to_float[j->type]((const uint8_t *)v->v + off, rb->tmp, hd);
+            for (int d = 0; d < hd; d++)
+                acc[d] = fmaf(rb->tmp[d], vs, acc[d]);
+            S = fmaf(S, ms, vs);
+        }
+    }
+    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+    for (int d = 0; d < hd; d++)
+        o[d] = acc[d] * inv;
+}
+
 static void attn_run(void *ctx, int ith, int nth)
 {
     attn_job *j = ctx;
     const ops_attn_params *p = j->p;
-    const int hd = p->head_dim, group = p->n_head / p->n_kv_head;
+    const size_t hd = (size_t)p->head_dim, nc = (size_t)j->n_cells;
     long b, e;
     medge_split((long)j->n_tok * p->n_head, ith, nth, &b, &e);
-    float *sc = (float *)(j->scratch + (size_t)ith * j->per_thread);
-    uint8_t *qc = (uint8_t *)(sc + j->n_cells);
+    uint8_t *base = j->scratch + (size_t)ith * j->per_thread;
+    row_buf rb;
+    rb.acc = (float *)base;
+    rb.tmp = rb.acc + LANES * hd;
+    rb.s = rb.tmp + hd;
+    rb.pos = (int32_t *)(rb.s + nc);
+    rb.vr = (const uint8_t **)(((uintptr_t)(rb.pos + nc) + 7) & ~(uintptr_t)7);
+    rb.qc = (void *)(((uintptr_t)(rb.vr + nc) + 63) & ~(uintptr_t)63);
+    const bool flash = j->type != GGML_TYPE_F16 && j->type != GGML_TYPE_F32;
     for (long it = b; it < e; it++) {
-        int t = (int)(it / p->n_head), h = (int)(it % p->n_head), hk = h / group;
-        const float *qv = j->q + ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
-        float *o = j->out + ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
-        memset(o, 0, (size_t)hd * sizeof(float));
-        int32_t qp = j->qpos[t];
-        /* Scores of every visible cell, views in order; -inf marks the others. */
-        float mx = -INFINITY;
-        int c0 = 0;
-        uint32_t qtype = (uint32_t)-1;
-        for (int vi = 0; vi < j->n_views; vi++) {
-            const ops_kv_view *v = &j->views[vi];
-            const ops_wkernels *wk = &j->k->w[v->type];
-            if (qtype != (uint32_t)wk->act_type) {
-                qtype = (uint32_t)wk->act_type;
-                j->k->quantize_act[qtype](qv, qc, hd);
-            }
-            for (int cc = 0; cc < v->n_cells; cc++) {
-                int c = v->first + cc < v->n_cells ? v->first + cc : v->first + cc - v->n_cells;
-                float s = -INFINITY;
-                if (visible(p, qp, v->pos[c])) {
-                    wk->vec_dot(hd, &s, (const uint8_t *)v->k + ((size_t)c * (size_t)p->n_kv_head + (size_t)hk) * v->row_bytes,
-                                qc);
-                    mx = s > mx ? s : mx;
-                }
-                sc[c0 + cc] = s;
-            }
-            c0 += v->n_cells;
-        }
-        if (mx == -INFINITY)
-            continue;
-        double sum = 0;
-        for (int c = 0; c < c0; c++) {
-            float ex = sc[c] == -INFINITY ? 0.0f : expf(sc[c] - mx);
-            sc[c] = ex;
-            sum += (double)ex;
-        }
-        float inv = (float)(1.0 / sum);
-        c0 = 0;
-        for (int vi = 0; vi < j->n_views; vi++) {
-            const ops_kv_view *v = &j->views[vi];
-            ops_mad_fn mad = j->k->mad[v->type];
-            for (int cc = 0; cc < v->n_cells; cc++) {
-                int c = v->first + cc < v->n_cells ? v->first + cc : v->first + cc - v->n_cells;
-                float w = sc[c0 + cc];
-                if (w != 0.0f)
-                    mad(hd, o, w * inv, (const uint8_t *)v->v + ((size_t)c * (size_t)p->n_kv_head + (size_t)hk) * v->row_bytes);
-            }
-            c0 += v->n_cells;
-        }
+        int t = (int)(it / p->n_head), h = (int)(it % p->n_head);
+        if (flash)
+            row_flash(j, t, h, &rb);
+        else
+            row_plain(j, t, h, &rb);
     }
 }
 
@@ -102,24 +300,30 @@ medge_status ops_attention(medge_pool *pool, ops_scratch *scratch, const ops_att
     if (p->n_head <= 0 || p->n_kv_head <= 0 || p->n_head % p->n_kv_head || p->head_dim <= 0)
         return medge_err(MEDGE_ERR_INVALID_ARG, "attention: bad head counts %d/%d", p->n_head, p->n_kv_head);
     int n_cells = 0;
-    size_t qrow = 0;
+    size_t qrow = (size_t)p->head_dim * sizeof(float);
+    uint32_t type = n_views > 0 ? views[0].type : GGML_TYPE_F16;
     for (int i = 0; i < n_views; i++) {
         uint32_t t = views[i].type;
-        if (t >= GGML_TYPE_COUNT || !k->w[t].vec_dot || !k->mad[t])
+        if (t != type)
+            return medge_err(MEDGE_ERR_INVALID_ARG, "attention: views of different KV types");
+        if (t >= GGML_TYPE_COUNT || !k->w[t].vec_dot || !k->to_float[t] || !k->quantize_act[k->w[t].act_type])
             return medge_err(MEDGE_ERR_UNSUPPORTED, "attention: no kernels for KV type %s", quant_type_name(t));
         size_t r = quant_row_size(k->w[t].act_type, p->head_dim);
         if (!r || quant_row_size(t, p->head_dim) != views[i].row_bytes)
             return medge_err(MEDGE_ERR_INVALID_ARG, "attention: head_dim %d does not fit KV type %s", p->head_dim,
                              quant_type_name(t));
         qrow = r > qrow ? r : qrow;
-        if (views[i].n_cells < 0 || views[i].n_cells > (1 << 28) - n_cells)
+        if (views[i].n_cells < 0 || views[i].n_cells > (1 << 26) - n_cells)
             return medge_err(MEDGE_ERR_INVALID_ARG, "attention: bad cell count");
         n_cells += views[i].n_cells;
     }
     int nth = medge_pool_size(pool);
-    size_t per = ((size_t)n_cells * sizeof(float) + qrow + 63) & ~(size_t)63;
+    size_t hd = (size_t)p->head_dim, nc = (size_t)n_cells;
+    size_t per = (LANES + 1) * hd * sizeof(float) + nc * (sizeof(float) + sizeof(int32_t)) + 8 +
+                 nc * sizeof(const uint8_t *) + 64 + qrow;
+    per = (per + 63) & ~(size_t)63;
     MEDGE_TRY(ops_scratch_reserve(scratch, per * (size_t)nth));
-    attn_job j = {k, p, q, qpos, n_tok, views, n_views, out, scratch->buf, per, n_cells, qrow};
+    attn_job j = {k, p, q, qpos, n_tok, views, n_views, type, out, scratch->buf, per, n_cells};
     if ((double)n_tok * p->n_head * n_cells * p->head_dim < (1 << 18))
         pool = NULL; /* too little work to wake the pool */
     medge_pool_run(pool, attn_run, &j);

@@ -257,8 +257,9 @@ void ops_rope_neox(float *x, const int32_t *pos, int n_tok, int n_head, int head
             float *v = x + ((size_t)t * (size_t)n_head + (size_t)h) * (size_t)head_dim;
             for (int i = 0; i < half; i++) {
                 float x0 = v[i], x1 = v[i + half];
-                v[i] = x0 * cs[i] - x1 * sn[i];
-                v[i + half] = x0 * sn[i] + x1 * cs[i];
+                /* ggml-cpu is built with FMA contraction: the first product of each sum is fused */
+                v[i] = fmaf(x0, cs[i], -(x1 * sn[i]));
+                v[i + half] = fmaf(x0, sn[i], x1 * cs[i]);
             }
         }
     }

@@ -72,7 +72,8 @@ uint64_t medge_session_memory(const medge_model *m, medge_session_params p)
     bytes += gemma3_state_bytes(hp, nb, kt);
     bytes += (uint64_t)hp->n_vocab * (4 + sizeof(struct sampler_cand)); /* logits + sampler */
     bytes += (uint64_t)n_ctx * 4 * 3;                                    /* history + cell tables */
-    bytes += (uint64_t)nth * ((uint64_t)(n_ctx + nb) * 4 + 4096);      /* attention scores */
+    /* attention, per thread: score, position and value pointer of every cell, 17 head rows */
+    bytes += (uint64_t)nth * ((uint64_t)(n_ctx + nb) * 16 + 17ull * (uint64_t)hp->head_dim * 4 + 4096);
     return bytes;
 }
 

@@ -3,8 +3,8 @@
  * the portable reference (activations quantized by the reference, then vec_dot per weight row and
  * token) at odd sizes: rows and tokens not multiples of the tile, row lengths of a few blocks (and
  * odd lengths for the float types), one thread and a pool of three. Quantized weights must agree
- * bit for bit (the tiles keep the reference's integer sums and its float combination per block);
- * float weights within summation-order error. */
+ * bit for bit with the AVX-512 tiles (they keep the reference's integer sums and its float
+ * combination per block); float weights (and the AVX2 Q8_0 tile) within summation-order error. */
 #include "test.h"
 #include "core/cpu.h"
 #include "core/threadpool.h"
@@ -31,7 +31,8 @@ static const int TYPES[] = {GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML
                             GGML_TYPE_Q4_0, GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16};
 
 /* y = W x through k's batch path versus the reference row by row. */
-static void check(const char *what, const ops_kernels *k, medge_pool *pool, int type, int n, int rows, int n_tok)
+static void check(const char *what, const ops_kernels *k, medge_pool *pool, int type, int n, int rows, int n_tok,
+                  int exact)
 {
     const ops_kernels *ref = ops_kernels_ref();
     const quant_traits *tr = quant_get_traits((uint32_t)type);
@@ -39,9 +40,9 @@ static void check(const char *what, const ops_kernels *k, medge_pool *pool, int 
     const size_t nb1 = quant_row_size((uint32_t)type, n), ab = quant_row_size(act, n);
     uint8_t *w = malloc(nb1 * (size_t)rows), *a = malloc(ab);
     float *x = malloc(sizeof(float) * (size_t)n * (size_t)n_tok), *wf = malloc(sizeof(float) * (size_t)n);
-    float *y = malloc(sizeof(float) * (size_t)rows * (size_t)n_tok), *mag = malloc(sizeof(float) * (size_t)n);
+    float *y = malloc(sizeof(float) * (size_t)rows * (size_t)n_tok);
     ops_scratch scratch = {0};
-    if (!w || !a || !x || !wf || !y || !mag) {
+    if (!w || !a || !x || !wf || !y) {
         CHECK(0);
         goto out;
     }
@@ -64,7 +65,7 @@ static void check(const char *what, const ops_kernels *k, medge_pool *pool, int 
             float s;
             ref->w[type].vec_dot(n, &s, w + nb1 * (size_t)r, a);
             const float got = y[(size_t)t * (size_t)rows + (size_t)r];
-            if (tr->blck > 1) {
+            if (exact && tr->blck > 1) {
                 bad += !(got == s);
             } else {
                 /* scale of the rounding error: the sum of |products| */
@@ -87,10 +88,10 @@ out:
     free(x);
     free(wf);
     free(y);
-    free(mag);
 }
 
-static void check_table(const char *what, const ops_kernels *k, medge_pool *pool3)
+/* exact: quantized weights must match bit for bit (else within summation-order error) */
+static void check_table(const char *what, const ops_kernels *k, medge_pool *pool3, int exact)
 {
     const int sanitized = getenv("MEDGE_SANITIZED") != NULL;
     for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) {
@@ -109,12 +110,12 @@ static void check_table(const char *what, const ops_kernels *k, medge_pool *pool
                 n = cases[c][0] == 1 ? 7 : cases[c][0] * 97 + 2 * c + 1;
             if (sanitized && cases[c][0] == 10 && blck == 1)
                 n = 301;
-            check(what, k, NULL, t, n, cases[c][1], cases[c][2]);
-            check(what, k, pool3, t, n, cases[c][1], cases[c][2]);
+            check(what, k, NULL, t, n, cases[c][1], cases[c][2], exact);
+            check(what, k, pool3, t, n, cases[c][1], cases[c][2], exact);
         }
         /* a row length of the real models */
         const int big = blck > 1 ? 2560 : 768;
-        check(what, k, pool3, t, big, 37, sanitized ? 13 : 29);
+        check(what, k, pool3, t, big, 37, sanitized ? 13 : 29, exact);
     }
 }
 
@@ -128,7 +129,7 @@ int main(void)
     for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++)
         n_gemm += best->w[TYPES[i]].gemm != NULL;
     printf("selected table: %d weight types with a GEMM tile\n", n_gemm);
-    check_table("selected", best, pool3);
+    check_table("selected", best, pool3, 1);
 #if defined(__x86_64__)
     /* the table an AVX2-only CPU gets */
     const medge_cpu *cpu = medge_cpu_get();
@@ -137,7 +138,8 @@ int main(void)
         medge_cpu c2 = *cpu;
         c2.avx512f = c2.avx512bw = c2.avx512vl = c2.avx512vnni = c2.avx512bf16 = false;
         ops_arch_init(&k2, &c2);
-        check_table("avx2", &k2, pool3);
+        /* its Q8_0 tile keeps 8-lane partial sums across blocks: summation order only */
+        check_table("avx2", &k2, pool3, 0);
     }
 #endif
     /* with the reference table the batch path is not used (MEDGE_FORCE_SCALAR=1 keeps the portable

@@ -32,6 +32,9 @@ void x86_avx512_vec_dot_q4_K(int n, float *s, const void *x, const void *y);
 void x86_avx512_vec_dot_q6_K(int n, float *s, const void *x, const void *y);
 void x86_avx512_vec_dot_q8_0(int n, float *s, const void *x, const void *y);
 
+/* gemm-avx2.c: batch tiles on the weight rows in place (AVX2 + FMA + F16C) */
+extern const ops_gemm_kernel x86_avx2_gemm_f32, x86_avx2_gemm_f16, x86_avx2_gemm_bf16, x86_avx2_gemm_q8_0;
+
 /* gemm-avx512.c: batch tiles (AVX-512 F/BW/VL + VNNI; BF16 also needs AVX512_BF16) */
 extern const ops_gemm_kernel x86_avx512_gemm_q4_K, x86_avx512_gemm_q5_K, x86_avx512_gemm_q6_K, x86_avx512_gemm_q8_0,
     x86_avx512_gemm_q4_0, x86_avx512_gemm_f32, x86_avx512_gemm_f16, x86_avx512_gemm_bf16;

@@ -46,6 +46,10 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
         k->mad[GGML_TYPE_F16] = x86_avx2_mad_f16;
     if (k->mad[GGML_TYPE_F32])
         k->mad[GGML_TYPE_F32] = x86_avx2_mad_f32;
+    set_gemm(k, GGML_TYPE_F32, GGML_TYPE_F32, &x86_avx2_gemm_f32);
+    set_gemm(k, GGML_TYPE_F16, GGML_TYPE_F16, &x86_avx2_gemm_f16);
+    set_gemm(k, GGML_TYPE_BF16, GGML_TYPE_BF16, &x86_avx2_gemm_bf16);
+    set_gemm(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, &x86_avx2_gemm_q8_0);
     k->name = "avx2";
     if (cpu->avx512f && cpu->avx512bw && cpu->avx512vl && cpu->avx512vnni) {
         set_dot(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, x86_avx512_vec_dot_q4_K);

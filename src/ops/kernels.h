@@ -33,19 +33,15 @@ typedef void (*ops_vec_dot_fn)(int n, float *s, const void *x, const void *y);
  * elements, row stride w_stride bytes; missing rows as zeros) into a private layout of
  * panel_bytes(n) bytes (64-byte aligned), or is NULL when the tile reads the rows in place
  * (panel = first row, panel_stride = the row stride). Activation rows of act_type are converted
- * by pack_a into act_bytes(n) bytes each when pack_a is not NULL. With act_group = 0 the tile
- * reads these rows a_stride bytes apart; with act_group = G, groups of G tokens (the last one
- * padded) are stored a_stride = G * row bytes apart, and inside a group unit u of token t is at
- * (u * G + t) * act_block (one pointer addresses a whole token tile). Then
+ * by pack_a into act_bytes(n) bytes each when pack_a is not NULL. Then
  *     tile: y[t * y_stride + r] = dot(W row r, activation row t) for r < nr, t < nt
- * (y_stride in floats), with the value the reference vec_dot gives up to float summation order. */
+ * (a_stride in bytes, y_stride in floats), with the value the reference vec_dot gives up to
+ * float summation order. */
 typedef void (*ops_gemm_tile_fn)(int n, int nr, int nt, const void *panel, size_t panel_stride, const void *a,
                                  size_t a_stride, float *y, size_t y_stride);
 typedef struct ops_gemm_kernel {
-    int rows;      /* weight rows per panel */
-    int min_tok;   /* fewer tokens: the row kernel (vec_dot) is used */
-    int act_group; /* > 0: activations in groups of this many tokens, interleaved by units */
-    int act_block; /* bytes per unit (the activation rows must be whole units) */
+    int rows;    /* weight rows per panel */
+    int min_tok; /* fewer tokens: the row kernel (vec_dot) is used */
     size_t (*panel_bytes)(int n);
     size_t (*act_bytes)(int n);
     void (*pack_a)(int n, const void *act, void *dst);

@@ -1,9 +1,9 @@
 /* matmul-gemm.c - the batch path of ops_matmul (n_tok >= the kernel's min_tok): activations are
- * converted once (quantize_act, then the tile's pack_a, then interleaved in groups of tokens when
- * the tile asks for it), then each thread takes a contiguous run of weight panels; a panel is
- * repacked into the thread's slice of the scratch while the next one is prefetched, and every
- * token streams past it (the panel stays in L1/L2; the activations are read once per panel,
- * which costs far less than the products). See ops_gemm_kernel in kernels.h for the contract. */
+ * converted once (quantize_act, then the tile's pack_a), then each thread takes a contiguous run
+ * of weight panels; a panel is repacked into the thread's slice of the scratch while the next one
+ * is prefetched, and every token streams past it (the panel stays in L1/L2; the activations are
+ * read once per panel, which costs far less than the products). See ops_gemm_kernel in
+ * kernels.h for the contract. */
 #include "ops/kernels.h"
 #include "ops/ops.h"
 
@@ -19,66 +19,27 @@ typedef struct gemm_job {
     const float *x;
     float *y;
     int n_tok;
-    size_t act_row;   /* bytes of one act_type row */
-    size_t a_row;     /* bytes of one row as the tile reads it (after pack_a) */
-    const uint8_t *a; /* what the tile reads */
-    size_t a_stride;  /* between rows (act_group = 0) or groups */
-    uint8_t *tmp;     /* per thread: act_row + a_row bytes (grouped layout) */
-    size_t tmp_size;
+    uint8_t *act;  /* n_tok rows of act_row bytes (act_type) */
+    size_t act_row;
+    const uint8_t *a; /* what the tile reads: act, the pack_a rows, or x */
+    size_t a_row;
+    uint8_t *pa;      /* pack_a rows (or NULL) */
     uint8_t *panels;  /* per thread: panel_size bytes */
     size_t panel_size;
 } gemm_job;
-
-/* token t's row of a_row bytes into its group, unit by unit */
-static void scatter(const gemm_job *j, long t, const uint8_t *row)
-{
-    const int G = j->g->act_group;
-    const size_t ub = (size_t)j->g->act_block, nu = j->a_row / ub;
-    uint8_t *dst = (uint8_t *)j->a + (size_t)(t / G) * j->a_stride + (size_t)(t % G) * ub;
-    const size_t step = (size_t)G * ub;
-    if (ub == 4) {
-        for (size_t u = 0; u < nu; u++)
-            memcpy(dst + u * step, row + 4 * u, 4);
-    } else {
-        for (size_t u = 0; u < nu; u++)
-            memcpy(dst + u * step, row + u * ub, ub);
-    }
-}
 
 static void gemm_act(void *ctx, int ith, int nth)
 {
     gemm_job *j = ctx;
     long b, e;
     medge_split(j->n_tok, ith, nth, &b, &e);
-    const enum ggml_type at = j->k->w[j->W->type].act_type;
-    const ops_quantize_fn q = j->k->quantize_act[at];
+    const ops_quantize_fn q = j->k->quantize_act[j->k->w[j->W->type].act_type];
     const int64_t n = j->W->ne[0];
-    const int grouped = j->g->act_group > 0;
-    uint8_t *t0 = j->tmp + (size_t)ith * j->tmp_size, *t1 = t0 + ((j->act_row + 63) & ~(size_t)63);
     for (long t = b; t < e; t++) {
-        const float *xr = j->x + t * n;
-        const uint8_t *row;
-        if (!grouped) { /* rows in place: the tile reads them a_stride apart */
-            uint8_t *dst = (uint8_t *)j->a + (size_t)t * j->a_stride;
-            if (j->g->pack_a) {
-                q(xr, t0, n);
-                j->g->pack_a((int)n, t0, dst);
-            } else {
-                q(xr, dst, n);
-            }
-            continue;
-        }
-        if (at == GGML_TYPE_F32) {
-            row = (const uint8_t *)xr;
-        } else {
-            q(xr, t0, n);
-            row = t0;
-        }
-        if (j->g->pack_a) {
-            j->g->pack_a((int)n, row, t1);
-            row = t1;
-        }
-        scatter(j, t, row);
+        uint8_t *row = j->act + (size_t)t * j->act_row;
+        q(j->x + t * n, row, n);
+        if (j->pa)
+            j->g->pack_a((int)n, row, j->pa + (size_t)t * j->a_row);
     }
 }
 
@@ -107,9 +68,9 @@ static void gemm_rows(void *ctx, int ith, int nth)
                 for (size_t off = 0; off < (size_t)nn * nb1; off += 64)
                     __builtin_prefetch(nx + off, 0, 2);
             }
-            g->tile(n, nr, j->n_tok, panel, 0, j->a, j->a_stride, j->y + r0, (size_t)nrows);
+            g->tile(n, nr, j->n_tok, panel, 0, j->a, j->a_row, j->y + r0, (size_t)nrows);
         } else {
-            g->tile(n, nr, j->n_tok, w, nb1, j->a, j->a_stride, j->y + r0, (size_t)nrows);
+            g->tile(n, nr, j->n_tok, w, nb1, j->a, j->a_row, j->y + r0, (size_t)nrows);
         }
     }
 }
@@ -132,31 +93,28 @@ medge_status ops_matmul_gemm(const ops_kernels *k, medge_pool *pool, ops_scratch
     if (!act_row)
         return medge_err(MEDGE_ERR_UNSUPPORTED, "%s: row length %d does not fit the activation type %s", name, n,
                          quant_type_name(wk->act_type));
-    const int G = g->act_group;
+    const int direct = wk->act_type == GGML_TYPE_F32 && !g->pack_a; /* F32 rows used as they are */
     const size_t a_row = g->pack_a ? g->act_bytes(n) : act_row;
-    if (G > 0 && (g->act_block <= 0 || a_row % (size_t)g->act_block))
-        return medge_err(MEDGE_ERR_UNSUPPORTED, "%s: activation rows do not split into the tile's units", name);
-    /* F32 rows the tile can read as they are need no copy */
-    const int direct = wk->act_type == GGML_TYPE_F32 && !g->pack_a && G == 0;
     const int nth = pool ? medge_pool_size(pool) : 1;
     const size_t panel = g->pack_w ? align64(g->panel_bytes(n)) : 0;
-    const size_t tmp = align64(act_row) + align64(a_row);
-    const size_t n_rows = G > 0 ? (size_t)((n_tok + G - 1) / G) * (size_t)G : (size_t)n_tok;
-    size_t s_a = 0, s_tmp = 0, s_pan = 0, total;
-    if ((!direct && !medge_mul_size(a_row, n_rows, &s_a)) || !medge_mul_size(tmp, (size_t)nth, &s_tmp) ||
-        !medge_mul_size(panel, (size_t)nth, &s_pan))
+    size_t s_act = 0, s_pa = 0, s_pan = 0, total;
+    if ((!direct && !medge_mul_size(act_row, (size_t)n_tok, &s_act)) ||
+        (g->pack_a && !medge_mul_size(a_row, (size_t)n_tok, &s_pa)) || !medge_mul_size(panel, (size_t)nth, &s_pan))
         return medge_err(MEDGE_ERR_NOMEM, "%s: GEMM scratch size overflows", name);
-    s_a = align64(s_a);
-    total = s_a + s_tmp;
-    if (total < s_a || total + s_pan < total)
+    s_act = align64(s_act);
+    s_pa = align64(s_pa);
+    total = s_act + s_pa;
+    if (total < s_act || total + s_pan < total)
         return medge_err(MEDGE_ERR_NOMEM, "%s: GEMM scratch size overflows", name);
     total += s_pan;
     MEDGE_TRY(ops_scratch_reserve(scratch, total));
     uint8_t *base = scratch->buf;
-    gemm_job j = {k, g, W, x, y, n_tok, act_row, a_row, direct ? (const uint8_t *)x : base,
-                  G > 0 ? (size_t)G * a_row : a_row, base + s_a, tmp, base + s_a + s_tmp, panel};
-    if ((double)W->ne[0] * (double)W->ne[1] * n_tok < GEMM_MIN_PARALLEL_WORK)
+    gemm_job j = {k, g, W, x, y, n_tok, base, act_row, NULL, a_row, g->pack_a ? base + s_act : NULL,
+                  base + s_act + s_pa, panel};
+    j.a = direct ? (const uint8_t *)x : g->pack_a ? j.pa : j.act;
+    if ((double)W->ne[0] * (double)W->ne[1] * n_tok < GEMM_MIN_PARALLEL_WORK) {
         pool = NULL;
+    }
     if (!direct)
         medge_pool_run(pool, gemm_act, &j);
     medge_pool_run(pool, gemm_rows, &j);

@@ -140,7 +140,7 @@ GEMM_TILE(tile_bf16, block_bf16)
 GEMM_TILE(tile_q8_0, block_q8_0)
 
 /* rows in place (pack_w NULL), activations as quantize_act makes them */
-const ops_gemm_kernel x86_avx2_gemm_f32 = {16, 2, 0, 0, NULL, NULL, NULL, NULL, tile_f32};
-const ops_gemm_kernel x86_avx2_gemm_f16 = {16, 2, 0, 0, NULL, NULL, NULL, NULL, tile_f16};
-const ops_gemm_kernel x86_avx2_gemm_bf16 = {16, 2, 0, 0, NULL, NULL, NULL, NULL, tile_bf16};
-const ops_gemm_kernel x86_avx2_gemm_q8_0 = {16, 2, 0, 0, NULL, NULL, NULL, NULL, tile_q8_0};
+const ops_gemm_kernel x86_avx2_gemm_f32 = {16, 2, NULL, NULL, NULL, NULL, tile_f32};
+const ops_gemm_kernel x86_avx2_gemm_f16 = {16, 2, NULL, NULL, NULL, NULL, tile_f16};
+const ops_gemm_kernel x86_avx2_gemm_bf16 = {16, 2, NULL, NULL, NULL, NULL, tile_bf16};
+const ops_gemm_kernel x86_avx2_gemm_q8_0 = {16, 2, NULL, NULL, NULL, NULL, tile_q8_0};

@@ -79,11 +79,9 @@ static inline __m512 dw_h2f(__m512i v, int hi)
 }
 
 typedef int32_t i32_u __attribute__((may_alias, aligned(1)));
-typedef float f32_u __attribute__((may_alias, aligned(1)));
 
-/* 4 bytes broadcast to every lane (a plain load the compiler folds into {1to16} operands) */
+/* 4 bytes broadcast to every lane (a plain load the compiler can fold into {1to16} operands) */
 static inline __m512i bcast(const uint8_t *p) { return _mm512_set1_epi32(*(const i32_u *)p); }
-static inline float ldf(const uint8_t *p) { return *(const f32_u *)p; }
 
 static inline void store_rows(float *y, __m512 v, int nr)
 {
@@ -189,13 +187,8 @@ INLINE __m512 kq_combine(__m512i isum, __m512i msum, __m512 D, __m512 DMIN, floa
                          _mm512_mul_ps(_mm512_mul_ps(DMIN, vy), _mm512_cvtepi32_ps(msum)));
 }
 
-/* Activations of a group of G tokens are interleaved by blocks: token t's block b is at
- * a + (b * G + t) * unit (unit: 292 bytes for Q8_K, 40 for the 32-blocks, 4 for floats), so one
- * pointer and constant offsets address a whole token tile. */
-#define G TMAX
-
 /* One Q4_K/Q5_K sub-block j (32 elements) of T tokens: s[t] = sum of codes * activations. */
-INLINE void k45_sub(int T, const __m512i *P, int q5, int j, const uint8_t *ab, __m512i *s)
+INLINE void k45_sub(int T, const __m512i *P, int q5, int j, const uint8_t *const *ya, __m512i *s)
 {
     const int c = j >> 1, hi = j & 1;
     const __m512i m4 = _mm512_set1_epi8(0x0f), one = _mm512_set1_epi8(1);
@@ -209,46 +202,53 @@ INLINE void k45_sub(int T, const __m512i *P, int q5, int j, const uint8_t *ab, _
             v = _mm512_or_si512(v, _mm512_slli_epi16(h, 4));
         }
         for (int t = 0; t < T; t++)
-            s[t] = _mm512_dpbusd_epi32(s[t], v, bcast(ab + t * Q8K_BYTES + Q8K_QS + 32 * j + 4 * lg));
+            s[t] = _mm512_dpbusd_epi32(s[t], v, bcast(ya[t] + Q8K_QS + 32 * j + 4 * lg));
     }
 }
 
-INLINE void tile_k45(int T, int q5, int nb, const __m512i *P, const uint8_t *ab, float *y, size_t ys, int nr)
+INLINE void tile_k45(int T, int q5, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
 {
     const int nv = q5 ? Q5K_V : Q4K_V, o_sc = q5 ? 40 : 32;
     __m512 acc[TMAX];
-    for (int t = 0; t < T; t++)
+    const uint8_t *ya[TMAX];
+    for (int t = 0; t < T; t++) {
         acc[t] = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b++, P += nv, ab += G * Q8K_BYTES) {
+        ya[t] = a + (size_t)t * as;
+    }
+    for (int b = 0; b < nb; b++, P += nv) {
         __m512i isum[TMAX], s[TMAX];
         for (int t = 0; t < T; t++)
             isum[t] = _mm512_setzero_si512();
         for (int j = 0; j < 8; j++) {
-            k45_sub(T, P, q5, j, ab, s);
+            k45_sub(T, P, q5, j, ya, s);
             const __m512i sc = P[o_sc + j];
             for (int t = 0; t < T; t++)
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], sc));
         }
         const __m512 D = _mm512_load_ps((const float *)(P + nv - 2)), DMIN = _mm512_load_ps((const float *)(P + nv - 1));
         for (int t = 0; t < T; t++) {
-            const uint8_t *yb = ab + t * Q8K_BYTES;
             __m512i m = _mm512_setzero_si512();
             for (int i = 0; i < 8; i++)
-                m = _mm512_dpwssd_epi32(m, P[o_sc + 8 + i], bcast(yb + Q8K_BSUMS + 4 * i));
-            acc[t] = _mm512_add_ps(acc[t], kq_combine(isum[t], m, D, DMIN, ldf(yb), 0));
+                m = _mm512_dpwssd_epi32(m, P[o_sc + 8 + i], bcast(ya[t] + Q8K_BSUMS + 4 * i));
+            acc[t] = _mm512_add_ps(acc[t], kq_combine(isum[t], m, D, DMIN, x86_rdf32(ya[t]), 0));
         }
+        for (int t = 0; t < T; t++)
+            ya[t] += Q8K_BYTES;
     }
     for (int t = 0; t < T; t++)
         store_rows(y + (size_t)t * ys, acc[t], nr);
 }
 
-INLINE void tile_q6(int T, int nb, const __m512i *P, const uint8_t *ab, float *y, size_t ys, int nr)
+INLINE void tile_q6(int T, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
 {
     __m512 acc[TMAX];
-    for (int t = 0; t < T; t++)
+    const uint8_t *ya[TMAX];
+    for (int t = 0; t < T; t++) {
         acc[t] = _mm512_setzero_ps();
+        ya[t] = a + (size_t)t * as;
+    }
     const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
-    for (int b = 0; b < nb; b++, P += Q6K_V, ab += G * Q8K_BYTES) {
+    for (int b = 0; b < nb; b++, P += Q6K_V) {
         __m512i isum[TMAX], s[TMAX];
         for (int t = 0; t < T; t++)
             isum[t] = _mm512_setzero_si512();
@@ -265,8 +265,7 @@ INLINE void tile_q6(int T, int nb, const __m512i *P, const uint8_t *ab, float *y
                         const __m512i qh = _mm512_and_si512(_mm512_srli_epi16(P[32 + 8 * h + lg], 2 * qd), m3);
                         v = _mm512_or_si512(v, _mm512_slli_epi16(qh, 4));
                         for (int t = 0; t < T; t++)
-                            s[t] = _mm512_dpbusd_epi32(
-                                s[t], v, bcast(ab + t * Q8K_BYTES + Q8K_QS + 128 * h + 32 * qd + 4 * lg));
+                            s[t] = _mm512_dpbusd_epi32(s[t], v, bcast(ya[t] + Q8K_QS + 128 * h + 32 * qd + 4 * lg));
                     }
                     const __m512i sc = P[48 + j];
                     for (int t = 0; t < T; t++)
@@ -274,12 +273,13 @@ INLINE void tile_q6(int T, int nb, const __m512i *P, const uint8_t *ab, float *y
                 }
         const __m512 D = _mm512_load_ps((const float *)(P + 72));
         for (int t = 0; t < T; t++) {
-            const uint8_t *yb = ab + t * Q8K_BYTES;
             __m512i m = _mm512_setzero_si512();
             for (int i = 0; i < 8; i++)
-                m = _mm512_dpwssd_epi32(m, P[64 + i], bcast(yb + Q8K_BSUMS + 4 * i));
-            acc[t] = _mm512_add_ps(acc[t], kq_combine(isum[t], m, D, D, ldf(yb), 1));
+                m = _mm512_dpwssd_epi32(m, P[64 + i], bcast(ya[t] + Q8K_BSUMS + 4 * i));
+            acc[t] = _mm512_add_ps(acc[t], kq_combine(isum[t], m, D, D, x86_rdf32(ya[t]), 1));
         }
+        for (int t = 0; t < T; t++)
+            ya[t] += Q8K_BYTES;
     }
     for (int t = 0; t < T; t++)
         store_rows(y + (size_t)t * ys, acc[t], nr);
@@ -366,14 +366,17 @@ static void pack_q8_0(int n, int nr, const void *w, size_t ws, void *panel) { pa
 static void pack_q4_0(int n, int nr, const void *w, size_t ws, void *panel) { pack_b32(n, nr, w, ws, panel, 1); }
 
 /* reference per block: sumf += (float)sumi * (dw * da) */
-INLINE void tile_b32(int T, int q4, int nb, const __m512i *P, const uint8_t *ab, float *y, size_t ys, int nr)
+INLINE void tile_b32(int T, int q4, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
 {
     const int nv = q4 ? 5 : 9;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     __m512 acc[TMAX];
-    for (int t = 0; t < T; t++)
+    const uint8_t *ya[TMAX];
+    for (int t = 0; t < T; t++) {
         acc[t] = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b++, P += nv, ab += G * A32_BYTES) {
+        ya[t] = a + (size_t)t * as;
+    }
+    for (int b = 0; b < nb; b++, P += nv) {
         __m512i s[TMAX];
         for (int t = 0; t < T; t++)
             s[t] = _mm512_setzero_si512();
@@ -384,14 +387,14 @@ INLINE void tile_b32(int T, int q4, int nb, const __m512i *P, const uint8_t *ab,
             else
                 v = P[g];
             for (int t = 0; t < T; t++)
-                s[t] = _mm512_dpbusd_epi32(s[t], v, bcast(ab + t * A32_BYTES + 4 * g));
+                s[t] = _mm512_dpbusd_epi32(s[t], v, bcast(ya[t] + 4 * g));
         }
         const __m512 D = _mm512_load_ps((const float *)(P + nv - 1));
         for (int t = 0; t < T; t++) {
-            const uint8_t *yb = ab + t * A32_BYTES;
-            const __m512i si = _mm512_sub_epi32(s[t], bcast(yb + 36));
-            const __m512 dd = _mm512_mul_ps(D, _mm512_set1_ps(ldf(yb + 32)));
+            const __m512i si = _mm512_sub_epi32(s[t], bcast(ya[t] + 36));
+            const __m512 dd = _mm512_mul_ps(D, _mm512_set1_ps(x86_rdf32(ya[t] + 32)));
             acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_cvtepi32_ps(si), dd));
+            ya[t] += A32_BYTES;
         }
     }
     for (int t = 0; t < T; t++)
@@ -458,24 +461,24 @@ static void pack_act_bf16(int n, const void *act, void *dst)
 
 enum { FW_F32, FW_F16, FW_BF16 };
 
-INLINE void tile_float(int T, int kind, int n, const void *panel, const uint8_t *ab, float *y, size_t ys, int nr)
+INLINE void tile_float(int T, int kind, int n, const void *panel, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
 {
     __m512 acc0[TMAX], acc1[TMAX];
     for (int t = 0; t < T; t++)
         acc0[t] = acc1[t] = _mm512_setzero_ps();
     if (kind == FW_BF16) {
         const uint32_t *P = panel;
-        for (int k2 = 0; k2 < (n + 1) / 2; k2++, P += 32, ab += G * 4) {
+        for (int k2 = 0; k2 < (n + 1) / 2; k2++, P += 32) {
             const __m512bh w0 = (__m512bh)_mm512_load_si512((const void *)P);
             const __m512bh w1 = (__m512bh)_mm512_load_si512((const void *)(P + 16));
             for (int t = 0; t < T; t++) {
-                const __m512bh b = (__m512bh)bcast(ab + 4 * t);
+                const __m512bh b = (__m512bh)bcast(a + (size_t)t * as + 4 * (size_t)k2);
                 acc0[t] = _mm512_dpbf16_ps(acc0[t], w0, b);
                 acc1[t] = _mm512_dpbf16_ps(acc1[t], w1, b);
             }
         }
     } else {
-        for (int k = 0; k < n; k++, ab += G * 4) {
+        for (int k = 0; k < n; k++) {
             __m512 w0, w1;
             if (kind == FW_F32) {
                 w0 = _mm512_load_ps((const float *)panel + (size_t)k * 32);
@@ -486,7 +489,7 @@ INLINE void tile_float(int T, int kind, int n, const void *panel, const uint8_t 
                 w1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
             }
             for (int t = 0; t < T; t++) {
-                const __m512 b = _mm512_set1_ps(ldf(ab + 4 * t));
+                const __m512 b = _mm512_set1_ps(((const float *)(a + (size_t)t * as))[k]);
                 acc0[t] = _mm512_fmadd_ps(w0, b, acc0[t]);
                 acc1[t] = _mm512_fmadd_ps(w1, b, acc1[t]);
             }
@@ -501,20 +504,12 @@ INLINE void tile_float(int T, int kind, int n, const void *panel, const uint8_t 
 
 /* ======================= tiles: every token count 1..TMAX gets its own unrolled copy ======================= */
 
-#if TMAX == 12
-#define TILE_CASES_HI(CALL)                                                                                            \
+#define TILE_SWITCH(CALL)                                                                                              \
+    switch (T) {                                                                                                       \
     case 12: CALL(12); break;                                                                                          \
     case 11: CALL(11); break;                                                                                          \
     case 10: CALL(10); break;                                                                                          \
-    case 9: CALL(9); break;
-#elif TMAX == 8
-#define TILE_CASES_HI(CALL)
-#else
-#error "TMAX must be 8 or 12"
-#endif
-#define TILE_SWITCH(CALL)                                                                                              \
-    switch (T) {                                                                                                       \
-    TILE_CASES_HI(CALL)                                                                                                \
+    case 9: CALL(9); break;                                                                                            \
     case 8: CALL(8); break;                                                                                            \
     case 7: CALL(7); break;                                                                                            \
     case 6: CALL(6); break;                                                                                            \
@@ -525,28 +520,28 @@ INLINE void tile_float(int T, int kind, int n, const void *panel, const uint8_t 
     default: CALL(1); break;                                                                                           \
     }
 
-/* a: groups of G tokens (a_stride bytes apart), interleaved by blocks as described above */
 #define DEFINE_TILE(NAME, CALL)                                                                                        \
     static void NAME(int n, int nr, int nt, const void *panel, size_t ps, const void *av, size_t as, float *y,        \
                      size_t ys)                                                                                        \
     {                                                                                                                  \
         (void)ps;                                                                                                      \
-        for (int t0 = 0; t0 < nt; t0 += G) {                                                                           \
-            const int T = nt - t0 < G ? nt - t0 : G;                                                                   \
-            const uint8_t *at = (const uint8_t *)av + (size_t)(t0 / G) * as;                                           \
+        const uint8_t *a = av;                                                                                         \
+        for (int t0 = 0; t0 < nt; t0 += TMAX) {                                                                        \
+            const int T = nt - t0 < TMAX ? nt - t0 : TMAX;                                                             \
+            const uint8_t *at = a + (size_t)t0 * as;                                                                   \
             float *yt = y + (size_t)t0 * ys;                                                                           \
             TILE_SWITCH(CALL)                                                                                          \
         }                                                                                                              \
     }
 
-#define C_Q4K(T_) tile_k45(T_, 0, n / 256, panel, at, yt, ys, nr)
-#define C_Q5K(T_) tile_k45(T_, 1, n / 256, panel, at, yt, ys, nr)
-#define C_Q6K(T_) tile_q6(T_, n / 256, panel, at, yt, ys, nr)
-#define C_Q80(T_) tile_b32(T_, 0, n / 32, panel, at, yt, ys, nr)
-#define C_Q40(T_) tile_b32(T_, 1, n / 32, panel, at, yt, ys, nr)
-#define C_F32(T_) tile_float(T_, FW_F32, n, panel, at, yt, ys, nr)
-#define C_F16(T_) tile_float(T_, FW_F16, n, panel, at, yt, ys, nr)
-#define C_BF16(T_) tile_float(T_, FW_BF16, n, panel, at, yt, ys, nr)
+#define C_Q4K(T_) tile_k45(T_, 0, n / 256, panel, at, as, yt, ys, nr)
+#define C_Q5K(T_) tile_k45(T_, 1, n / 256, panel, at, as, yt, ys, nr)
+#define C_Q6K(T_) tile_q6(T_, n / 256, panel, at, as, yt, ys, nr)
+#define C_Q80(T_) tile_b32(T_, 0, n / 32, panel, at, as, yt, ys, nr)
+#define C_Q40(T_) tile_b32(T_, 1, n / 32, panel, at, as, yt, ys, nr)
+#define C_F32(T_) tile_float(T_, FW_F32, n, panel, at, as, yt, ys, nr)
+#define C_F16(T_) tile_float(T_, FW_F16, n, panel, at, as, yt, ys, nr)
+#define C_BF16(T_) tile_float(T_, FW_BF16, n, panel, at, as, yt, ys, nr)
 
 DEFINE_TILE(tile_q4_K, C_Q4K)
 DEFINE_TILE(tile_q5_K, C_Q5K)
@@ -558,12 +553,11 @@ DEFINE_TILE(tile_f16, C_F16)
 DEFINE_TILE(tile_bf16, C_BF16)
 
 /* min_tok: below it the row kernels win (the panel repack is paid once per call). */
-#define KQ(pan, pack, tile) {16, 4, G, Q8K_BYTES, pan, NULL, NULL, pack, tile}
-const ops_gemm_kernel x86_avx512_gemm_q4_K = KQ(panel_q4_K, pack_q4_K, tile_q4_K);
-const ops_gemm_kernel x86_avx512_gemm_q5_K = KQ(panel_q5_K, pack_q5_K, tile_q5_K);
-const ops_gemm_kernel x86_avx512_gemm_q6_K = KQ(panel_q6_K, pack_q6_K, tile_q6_K);
-const ops_gemm_kernel x86_avx512_gemm_q8_0 = {16, 4, G, A32_BYTES, panel_q8_0, act_b32, pack_act_q8_0, pack_q8_0, tile_q8_0};
-const ops_gemm_kernel x86_avx512_gemm_q4_0 = {16, 4, G, A32_BYTES, panel_q4_0, act_b32, pack_act_q4_0, pack_q4_0, tile_q4_0};
-const ops_gemm_kernel x86_avx512_gemm_f32 = {32, 4, G, 4, panel_f32, NULL, NULL, pack_f32, tile_f32};
-const ops_gemm_kernel x86_avx512_gemm_f16 = {32, 4, G, 4, panel_f16, act_f16, pack_act_f16, pack_f16, tile_f16};
-const ops_gemm_kernel x86_avx512_gemm_bf16 = {32, 4, G, 4, panel_bf16, act_bf16, pack_act_bf16, pack_bf16, tile_bf16};
+const ops_gemm_kernel x86_avx512_gemm_q4_K = {16, 4, panel_q4_K, NULL, NULL, pack_q4_K, tile_q4_K};
+const ops_gemm_kernel x86_avx512_gemm_q5_K = {16, 4, panel_q5_K, NULL, NULL, pack_q5_K, tile_q5_K};
+const ops_gemm_kernel x86_avx512_gemm_q6_K = {16, 4, panel_q6_K, NULL, NULL, pack_q6_K, tile_q6_K};
+const ops_gemm_kernel x86_avx512_gemm_q8_0 = {16, 4, panel_q8_0, act_b32, pack_act_q8_0, pack_q8_0, tile_q8_0};
+const ops_gemm_kernel x86_avx512_gemm_q4_0 = {16, 4, panel_q4_0, act_b32, pack_act_q4_0, pack_q4_0, tile_q4_0};
+const ops_gemm_kernel x86_avx512_gemm_f32 = {32, 4, panel_f32, NULL, NULL, pack_f32, tile_f32};
+const ops_gemm_kernel x86_avx512_gemm_f16 = {32, 4, panel_f16, act_f16, pack_act_f16, pack_f16, tile_f16};
+const ops_gemm_kernel x86_avx512_gemm_bf16 = {32, 4, panel_bf16, act_bf16, pack_act_bf16, pack_bf16, tile_bf16};

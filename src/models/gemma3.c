@@ -326,7 +326,7 @@ void gemma3_free(gemma3_model *m)
 
 static int cap_of(const gemma3_hparams *hp, int n_ctx, bool swa)
 {
-    return swa && hp->window < n_ctx ? hp->window : n_ctx;
+    return swa && hp->window < n_ctx - GEMMA3_SWA_SLACK ? hp->window + GEMMA3_SWA_SLACK : n_ctx;
 }
 
 uint64_t gemma3_kv_bytes(const gemma3_hparams *hp, int n_ctx, uint32_t type)
@@ -379,6 +379,7 @@ medge_status gemma3_cache_init(gemma3_cache *c, const gemma3_hparams *hp, int n_
     c->type = type;
     c->n_ctx = n_ctx;
     c->cap_swa = cap_of(hp, n_ctx, true);
+    c->window = hp->swa_pattern > 1 ? hp->window : 0;
     c->k = calloc((size_t)hp->n_layer + 1, sizeof *c->k);
     c->v = calloc((size_t)hp->n_layer + 1, sizeof *c->v);
     c->pos_swa = malloc((size_t)c->cap_swa * sizeof(int32_t));
@@ -405,7 +406,9 @@ bool gemma3_cache_truncate(gemma3_cache *c, int n)
 {
     if (n >= c->n_past)
         return true;
-    if (n <= 0 || c->wrapped) {
+    /* After a wrap the ring holds positions n_past - cap_swa ..; queries from n on need keys from
+     * n - window + 1 on. (window is 0 when there are no sliding-window layers: no wrap then.) */
+    if (n <= 0 || (c->wrapped && (int64_t)c->n_past - n > (int64_t)c->cap_swa - c->window + 1)) {
         gemma3_cache_clear(c);
         return n <= 0;
     }

@@ -54,10 +54,18 @@ medge_status gemma3_read_hparams(const gguf_ctx *g, gemma3_hparams *hp);
 bool gemma3_layer_is_swa(const gemma3_hparams *hp, int il);
 
 /* ---- KV cache ---- */
+/* Sliding-window layers keep a ring of window + GEMMA3_SWA_SLACK cells (at most n_ctx): once the
+ * ring has wrapped, the context can still be rolled back by up to GEMMA3_SWA_SLACK + 1 positions
+ * (a chat turn re-tokenizes the previous answer, whose last tokens may come out differently);
+ * rolling back further clears the cache and the caller evaluates the prompt again. 32 cells keep
+ * MedGemma 4B's cache at 8192 positions at 25.7% of a full-size one. */
+#define GEMMA3_SWA_SLACK 32
+
 typedef struct gemma3_cache {
     uint32_t type;     /* F16 (default) or Q8_0 (or F32) */
     int n_ctx;
-    int cap_swa;       /* cells of a sliding-window layer: min(window, n_ctx) */
+    int window;        /* the model's sliding window (0: none) */
+    int cap_swa;       /* cells of a sliding-window layer: min(window + GEMMA3_SWA_SLACK, n_ctx) */
     size_t row_bytes;  /* bytes of one head_dim row of `type` */
     void **k, **v;     /* per layer: [cap][n_kv_head] rows */
     int32_t *pos_swa;  /* [cap_swa]: position held by each cell of the local layers, -1: empty */
@@ -70,8 +78,9 @@ typedef struct gemma3_cache {
 uint64_t gemma3_kv_bytes(const gemma3_hparams *hp, int n_ctx, uint32_t type);
 medge_status gemma3_cache_init(gemma3_cache *c, const gemma3_hparams *hp, int n_ctx, uint32_t type);
 void gemma3_cache_free(gemma3_cache *c);
-/* Forget everything from position n on (n <= n_past). Returns false when that is impossible
- * because the sliding-window rings already overwrote cells still needed: clear and re-evaluate. */
+/* Forget everything from position n on (n <= n_past). Returns false (and clears the cache) when
+ * that is impossible because the sliding-window rings already overwrote cells still needed, i.e.
+ * the ring wrapped and n_past - n > cap_swa - window + 1: then re-evaluate from the start. */
 bool gemma3_cache_truncate(gemma3_cache *c, int n);
 void gemma3_cache_clear(gemma3_cache *c);
 

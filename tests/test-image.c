@@ -453,6 +453,7 @@ static void test_jpeg(void)
 
 /* ---- Pillow-exact bicubic: open_clip's Resize(224) + CenterCrop(224) on the BiomedCLIP
  * reference images; the reference holds (x/255 - mean) / std, so invert and compare u8. ---- */
+#ifdef MEDGE_HAVE_PNG
 static void check_bicubic(const char *png_name, int rw, int rh, int cx, int cy)
 {
     char rel[256], pix[256];
@@ -484,6 +485,7 @@ static void check_bicubic(const char *png_name, int rw, int rh, int cx, int cy)
     medge_image_free(img);
     free(ref);
 }
+#endif
 
 static void test_resize(void)
 {

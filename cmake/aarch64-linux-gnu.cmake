@@ -1,0 +1,25 @@
+# Cross build for 64-bit ARM Linux (Debian's gcc-aarch64-linux-gnu), tests run under qemu-user:
+#   cmake -S . -B build-arm -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake && cmake --build build-arm
+#   ctest --test-dir build-arm
+# Executables are linked statically so qemu-aarch64 needs no ARM sysroot at run time.
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
+# the cross toolchain's own root, and / for Debian multiarch packages (libpng-dev:arm64 ...)
+set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu /)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64)
+# static archives of the codec libraries (libpng-dev:arm64, libjpeg62-turbo-dev:arm64, zlib1g-dev:arm64)
+foreach(lib PNG:png16 JPEG:jpeg ZLIB:z)
+  string(REPLACE ":" ";" lib ${lib})
+  list(GET lib 0 var)
+  list(GET lib 1 name)
+  if(EXISTS /usr/lib/aarch64-linux-gnu/lib${name}.a)
+    set(${var}_LIBRARY_RELEASE /usr/lib/aarch64-linux-gnu/lib${name}.a CACHE FILEPATH "")
+  endif()
+endforeach()

@@ -189,6 +189,73 @@ out:
     free(b);
 }
 
+/* gemv (several rows against one activation row) against the reference vec_dot of each row:
+ * rows at element-aligned offsets with strides >= the row size, every row count up to 9 (so each
+ * row grouping of the kernel and its leftovers run), random values or raw k-quant blocks. */
+static void check_gemv(const char *what, int t, ops_gemv_fn g, enum ggml_type act, int n, int nr, int off, int pad, int raw)
+{
+    const quant_traits *wt = quant_get_traits((uint32_t)t), *at = quant_get_traits(act);
+    const ops_kernels *rk = ops_kernels_ref();
+    size_t wb = quant_row_size((uint32_t)t, n), ab = quant_row_size(act, n);
+    size_t ws = wb + (size_t)pad * (size_t)elem_align(t);
+    int woff = off * elem_align(t), aoff = ((off * 5) % 7) * elem_align((int)act);
+    uint8_t *w = ualloc(ws * (size_t)nr, woff), *a = ualloc(ab, aoff);
+    float *xf = malloc((size_t)n * sizeof *xf), *y = malloc((size_t)(nr + 1) * sizeof *y);
+    if (!w || !a || !xf || !y || !wt->from_float_ref) {
+        CHECK_MSG(0, "%s: setup failed", what);
+        goto out;
+    }
+    for (int r = 0; r < nr; r++) {
+        uint8_t *row = w + ws * (size_t)r;
+        if (raw) { /* arbitrary bytes, sane fp16 scales */
+            for (size_t i = 0; i < wb; i++)
+                row[i] = (uint8_t)rnd();
+            for (size_t b = 0; b < wb / wt->type_size; b++) {
+                uint8_t *blk = row + b * wt->type_size;
+                uint16_t d = medge_fp32_to_fp16(frand() * 0.01f), dm = medge_fp32_to_fp16(frand() * 0.01f);
+                memcpy(blk + (t == GGML_TYPE_Q6_K ? 208 : 0), &d, 2);
+                if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K)
+                    memcpy(blk + 2, &dm, 2);
+            }
+        } else {
+            fill(xf, n, r % 3);
+            wt->from_float_ref(xf, row, n);
+        }
+    }
+    fill(xf, n, (nr + off) % 3);
+    if (raw)
+        for (int i = 0; i < n; i++)
+            xf[i] = (rnd() % 5 == 0) ? (i % 2 ? 3.0f : -3.0f) : frand();
+    rk->quantize_act[act](xf, a, n);
+    y[nr] = 12345.0f;
+    g(n, nr, w, ws, a, y);
+    CHECK_MSG(y[nr] == 12345.0f, "%s %s gemv n=%d nr=%d wrote past its rows", what, wt->name, n, nr);
+    for (int r = 0; r < nr; r++) {
+        float s_ref = 0;
+        rk->w[t].vec_dot(n, &s_ref, w + ws * (size_t)r, a);
+        double tol = 1e-5 * abs_dot(wt, w + ws * (size_t)r, at, a, n) + 1e-30;
+        CHECK_MSG(fabs((double)y[r] - (double)s_ref) <= tol, "%s %s gemv n=%d nr=%d row %d off=%d raw=%d: %.9g vs reference %.9g (tol %g)",
+                  what, wt->name, n, nr, r, off, raw, y[r], s_ref, tol);
+    }
+out:
+    ufree(w, woff);
+    ufree(a, aoff);
+    free(xf);
+    free(y);
+}
+
+static void check_gemv_all(const char *what, int t, ops_gemv_fn g, enum ggml_type act)
+{
+    int blck = quant_get_traits((uint32_t)t)->blck;
+    const int nbs[] = {1, 3, 10, 11, 40};
+    for (int i = 0; i < 5; i++)
+        for (int nr = 1; nr <= 9; nr++)
+            check_gemv(what, t, g, act, nbs[i] * blck, nr, (i + nr) % 4, (nr % 3) * 8, 0);
+    if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K || t == GGML_TYPE_Q6_K)
+        for (int nr = 1; nr <= 9; nr += 2)
+            check_gemv(what, t, g, act, 3 * blck, nr, nr % 4, 1, 1);
+}
+
 static const int WTYPES[] = {GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
                              GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_F32,  GGML_TYPE_Q2_K, GGML_TYPE_Q3_K,
                              GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS};
@@ -223,6 +290,8 @@ int main(void)
         int ns = sizes_for(t, sz);
         for (int k = 0; k < ns; k++)
             check_dot("table", t, best->w[t].vec_dot, ref->w[t].vec_dot, ref->w[t].act_type, sz[k], k % 4);
+        if (best->w[t].gemv)
+            check_gemv_all("table", t, best->w[t].gemv, best->w[t].act_type);
     }
     const enum ggml_type acts[] = {GGML_TYPE_Q8_K, GGML_TYPE_Q8_0, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_F32};
     for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
@@ -300,6 +369,12 @@ int main(void)
             ops_vec_dot_fn f;
         } d5[] = {{GGML_TYPE_Q4_K, x86_avx512_vec_dot_q4_K}, {GGML_TYPE_Q6_K, x86_avx512_vec_dot_q6_K},
                   {GGML_TYPE_Q8_0, x86_avx512_vec_dot_q8_0}};
+        const struct {
+            int t;
+            ops_gemv_fn g;
+        } g5[] = {{GGML_TYPE_Q4_K, x86_avx512_gemv_q4_K}, {GGML_TYPE_Q5_K, x86_avx512_gemv_q5_K}, {GGML_TYPE_Q6_K, x86_avx512_gemv_q6_K}};
+        for (size_t i = 0; i < sizeof g5 / sizeof g5[0]; i++)
+            check_gemv_all("avx512", g5[i].t, g5[i].g, quant_get_traits((uint32_t)g5[i].t)->vec_dot_type);
         for (size_t i = 0; i < sizeof d5 / sizeof d5[0]; i++) {
             int t = d5[i].t;
             const quant_traits *tr = quant_get_traits((uint32_t)t);

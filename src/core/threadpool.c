@@ -1,5 +1,14 @@
 /* threadpool.c - workers wait on a generation counter: they spin briefly (ops follow each other
- * within microseconds during decoding) and then sleep on a condition variable. */
+ * within microseconds during decoding) and then sleep on a condition variable.
+ *
+ * A run is posted by bumping the generation. Each worker claims its part of a run by moving its
+ * `ack` word from the previous generation to the current one; when the caller has finished its
+ * own part it tries the same move for every worker that has not claimed yet and runs that part
+ * itself. So every part runs exactly once, and a worker that is descheduled (a busy phone, a
+ * shared machine) delays the run only if it had already started; the caller waits just for the
+ * workers that claimed. With work split dynamically (ops_matmul claims row chunks from a counter)
+ * a part started late finds little or nothing left to do. Workers are woken through the
+ * condition variable only when one of them actually sleeps. */
 #include "core/threadpool.h"
 #include "core/cpu.h"
 
@@ -7,13 +16,20 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+/* One cache line per worker, so the caller's polls do not bounce the others' lines. */
+typedef struct worker_slot {
+    _Alignas(64) atomic_uint ack; /* last generation claimed, by the worker or (taking over) the caller */
+    atomic_uint done;             /* last generation the worker finished */
+} worker_slot;
+
 struct medge_pool {
     int n;
     pthread_t *threads;
+    worker_slot *slots; /* [n], slot 0 unused */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_uint gen;      /* bumped for each run */
-    atomic_int pending;   /* workers still running the current job */
+    atomic_uint gen;   /* bumped for each run */
+    atomic_int sleepers;
     atomic_int quit;
     medge_pool_fn fn;
     void *ctx;
@@ -24,32 +40,48 @@ struct worker_arg {
     int ith;
 };
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 static void *worker(void *arg)
 {
     struct worker_arg wa = *(struct worker_arg *)arg;
     free(arg);
     medge_pool *p = wa.p;
+    worker_slot *me = &p->slots[wa.ith];
     unsigned seen = 0;
     for (;;) {
         unsigned g;
         int spins = 0;
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && !atomic_load(&p->quit)) {
             if (++spins < 20000) {
-#if defined(__x86_64__)
-                __builtin_ia32_pause();
-#endif
+                cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
             while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
                 pthread_cond_wait(&p->cv, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
+            spins = 0;
         }
         if (atomic_load(&p->quit))
             return NULL;
         seen = g;
+        unsigned expect = g - 1;
+        /* fails when the caller took this part over (or a newer run is posted: the next loop
+         * iteration sees it) */
+        if (!atomic_compare_exchange_strong_explicit(&me->ack, &expect, g, memory_order_acq_rel, memory_order_acquire))
+            continue;
         p->fn(p->ctx, wa.ith, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        atomic_store_explicit(&me->done, g, memory_order_release);
     }
 }
 
@@ -67,9 +99,15 @@ medge_status medge_pool_create(int n_threads, medge_pool **out)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->threads = calloc((size_t)n_threads, sizeof *p->threads);
-    if (!p->threads) {
+    p->slots = aligned_alloc(64, sizeof(worker_slot) * (size_t)n_threads);
+    if (!p->threads || !p->slots) {
+        p->n = 1;
         medge_pool_free(p);
         return medge_err(MEDGE_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n_threads; i++) {
+        atomic_init(&p->slots[i].ack, 0);
+        atomic_init(&p->slots[i].done, 0);
     }
     for (int i = 1; i < n_threads; i++) {
         struct worker_arg *wa = malloc(sizeof *wa);
@@ -102,6 +140,7 @@ void medge_pool_free(medge_pool *p)
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->threads);
+    free(p->slots);
     free(p);
 }
 
@@ -115,15 +154,23 @@ void medge_pool_run(medge_pool *p, medge_pool_fn fn, void *ctx)
     }
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store(&p->pending, p->n - 1);
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    /* seq_cst store then load, against the workers' sleepers increment then gen load: either
+     * the worker sees the new generation or we see it asleep and wake it */
+    const unsigned g = atomic_fetch_add(&p->gen, 1) + 1;
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
     fn(ctx, 0, p->n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
-#if defined(__x86_64__)
-        __builtin_ia32_pause();
-#endif
+    for (int i = 1; i < p->n; i++) {
+        worker_slot *w = &p->slots[i];
+        unsigned expect = g - 1;
+        if (atomic_compare_exchange_strong_explicit(&w->ack, &expect, g, memory_order_acq_rel, memory_order_acquire)) {
+            fn(ctx, i, p->n); /* the worker never started: run its part here */
+            continue;
+        }
+        while (atomic_load_explicit(&w->done, memory_order_acquire) != g)
+            cpu_relax();
     }
 }

@@ -1,6 +1,9 @@
 /* threadpool.h - a persistent pool of worker threads owned by a session. medge_pool_run runs
- * fn(ctx, ith, nth) on every thread (the caller is thread 0) and returns when all are done:
- * the return is the barrier between ops. Work is split by the callee (usually by rows). */
+ * fn(ctx, ith, nth) once for every ith < nth and returns when all are done: the return is the
+ * barrier between ops. The caller runs part 0, each worker part ith, except that the caller takes
+ * over the part of a worker that has not started by the time part 0 is done (so fn must not
+ * assume that parts run concurrently, nor on a particular thread). Work is split by the callee
+ * (usually by rows). */
 #ifndef MEDGE_CORE_THREADPOOL_H
 #define MEDGE_CORE_THREADPOOL_H
 #include "core/error.h"

@@ -174,9 +174,9 @@ static void init_ref(ops_kernels *k)
             k->w[t].vec_dot = tr->vec_dot;
         }
     }
-    k->w[GGML_TYPE_F32] = (ops_wkernels){GGML_TYPE_F32, vec_dot_f32, NULL};
-    k->w[GGML_TYPE_F16] = (ops_wkernels){GGML_TYPE_F16, vec_dot_f16, NULL};
-    k->w[GGML_TYPE_BF16] = (ops_wkernels){GGML_TYPE_BF16, vec_dot_bf16, NULL};
+    k->w[GGML_TYPE_F32] = (ops_wkernels){GGML_TYPE_F32, vec_dot_f32, NULL, NULL};
+    k->w[GGML_TYPE_F16] = (ops_wkernels){GGML_TYPE_F16, vec_dot_f16, NULL, NULL};
+    k->w[GGML_TYPE_BF16] = (ops_wkernels){GGML_TYPE_BF16, vec_dot_bf16, NULL, NULL};
     k->quantize_act[GGML_TYPE_F32] = quantize_f32;
     k->quantize_act[GGML_TYPE_F16] = quantize_f16;
     k->quantize_act[GGML_TYPE_BF16] = quantize_bf16;

@@ -48,6 +48,9 @@ typedef struct ops_gemm_kernel {
     void (*pack_w)(int n, int nr, const void *w, size_t w_stride, void *panel);
     ops_gemm_tile_fn tile;
 } ops_gemm_kernel;
+/* Matrix times one vector: y[r] = dot(n, w + r * w_stride, a) for r < nr (w_stride in bytes).
+ * The single-token (decoding) path; equal to vec_dot up to float summation order. */
+typedef void (*ops_gemv_fn)(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
 /* Convert n floats into a row of an activation type (n a multiple of its block size). */
 typedef void (*ops_quantize_fn)(const float *x, void *y, int64_t n);
 /* y[i] += a * x[i] for a row x of a KV-cache type (F16, Q8_0, F32), n elements. */
@@ -71,6 +74,7 @@ typedef struct ops_wkernels {
     enum ggml_type act_type; /* activation type of the dot product (ggml's vec_dot_type) */
     ops_vec_dot_fn vec_dot;  /* NULL: this weight type has no matmul */
     const ops_gemm_kernel *gemm; /* NULL: batches use vec_dot row by row */
+    ops_gemv_fn gemv;            /* NULL: single tokens go row by row through vec_dot */
 } ops_wkernels;
 
 typedef struct ops_kernels {

@@ -6,6 +6,7 @@
 #include "ops/kernels.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,6 +93,52 @@ static void mm_rows(void *ctx, int ith, int nth)
     }
 }
 
+/* Single token (decoding): threads claim chunks of rows from a shared counter, so a thread that
+ * is preempted or slower only delays the chunk it holds instead of its whole static share. */
+enum { MV_CHUNK_BYTES = 48 << 10 };
+
+typedef struct mv_job {
+    const ops_wkernels *wk;
+    const medge_tensor *W;
+    const uint8_t *act;
+    float *y;
+    long chunk;
+    atomic_long next;
+} mv_job;
+
+static void mv_rows(void *ctx, int ith, int nth)
+{
+    mv_job *j = ctx;
+    const long nrows = (long)j->W->ne[1];
+    const int n = (int)j->W->ne[0];
+    const size_t nb1 = j->W->nb1;
+    const uint8_t *w = j->W->data;
+    (void)ith;
+    (void)nth;
+    for (;;) {
+        const long r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
+        if (r0 >= nrows)
+            break;
+        const long r1 = r0 + j->chunk < nrows ? r0 + j->chunk : nrows;
+        if (j->wk->gemv) {
+            j->wk->gemv(n, (int)(r1 - r0), w + (size_t)r0 * nb1, nb1, j->act, j->y + r0);
+        } else {
+            for (long r = r0; r < r1; r++)
+                j->wk->vec_dot(n, &j->y[r], w + (size_t)r * nb1, j->act);
+        }
+    }
+}
+
+static void matvec(medge_pool *pool, const ops_wkernels *wk, const medge_tensor *W, const uint8_t *act, float *y)
+{
+    mv_job j = {wk, W, act, y, 0, 0};
+    /* whole multiples of 4 rows (the gemv kernels' row group), about MV_CHUNK_BYTES each */
+    long chunk = (long)(MV_CHUNK_BYTES / (W->nb1 ? W->nb1 : 1)) & ~3L;
+    j.chunk = chunk < 4 ? 4 : chunk;
+    atomic_init(&j.next, 0);
+    medge_pool_run(pool, mv_rows, &j);
+}
+
 medge_status ops_matmul(medge_pool *pool, ops_scratch *scratch, const medge_tensor *W, const float *x, float *y,
                         int n_tok)
 {
@@ -121,7 +168,10 @@ medge_status ops_matmul(medge_pool *pool, ops_scratch *scratch, const medge_tens
     } else {
         medge_pool_run(pool, mm_quantize, &j);
     }
-    medge_pool_run(pool, mm_rows, &j);
+    if (n_tok == 1)
+        matvec(pool, &k->w[W->type], W, j.act, y);
+    else
+        medge_pool_run(pool, mm_rows, &j);
     return MEDGE_OK;
 }
 

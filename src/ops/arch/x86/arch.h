@@ -42,4 +42,9 @@ extern const ops_gemm_kernel x86_avx512_gemm_q4_K, x86_avx512_gemm_q5_K, x86_avx
 /* attention-dense-avx512.c (AVX-512 F/BW/VL; the BF16 one also AVX512_BF16) */
 extern const ops_attn_kernel x86_avx512_attn_f32;
 extern const ops_attn_kernel x86_avx512_attn_bf16;
+
+/* gemv-avx512.c (AVX-512 F/BW/VL + VNNI): single-token matrix-vector kernels */
+void x86_avx512_gemv_q4_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
+void x86_avx512_gemv_q5_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
+void x86_avx512_gemv_q6_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
 #endif

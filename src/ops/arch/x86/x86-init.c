@@ -12,6 +12,12 @@ static void set_gemm(ops_kernels *k, enum ggml_type t, enum ggml_type act, const
         k->w[t].gemm = f;
 }
 
+static void set_gemv(ops_kernels *k, enum ggml_type t, enum ggml_type act, ops_gemv_fn f)
+{
+    if (k->w[t].vec_dot && k->w[t].act_type == act)
+        k->w[t].gemv = f;
+}
+
 static void set_dot(ops_kernels *k, enum ggml_type t, enum ggml_type act, ops_vec_dot_fn f)
 {
     if (k->w[t].vec_dot && k->w[t].act_type == act)
@@ -64,6 +70,9 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
         set_gemm(k, GGML_TYPE_F16, GGML_TYPE_F16, &x86_avx512_gemm_f16);
         if (cpu->avx512bf16)
             set_gemm(k, GGML_TYPE_BF16, GGML_TYPE_BF16, &x86_avx512_gemm_bf16);
+        set_gemv(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, x86_avx512_gemv_q4_K);
+        set_gemv(k, GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, x86_avx512_gemv_q5_K);
+        set_gemv(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, x86_avx512_gemv_q6_K);
         k->name = "avx512-vnni";
     }
     if (cpu->avx512f && cpu->avx512bw && cpu->avx512vl) {

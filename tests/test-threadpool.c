@@ -1,0 +1,93 @@
+/* test-threadpool.c - the pool's contract under stress: every part ith < nth of every run executes
+ * exactly once and is finished when medge_pool_run returns, whether a worker claims its part or
+ * the caller takes it over (forced here by parts of very different lengths and by workers that
+ * fall asleep between runs); pools of 1-4 threads, NULL pool, create/free cycles. */
+#include "test.h"
+#include "core/threadpool.h"
+
+#include <stdatomic.h>
+#include <time.h>
+
+enum { MAX_T = 4 };
+
+typedef struct job {
+    atomic_int count[MAX_T]; /* runs of each part */
+    atomic_int wrong_nth;
+    int nth;
+    int spin[MAX_T]; /* busy work per part */
+} job;
+
+static volatile unsigned g_sink;
+
+static void part_fn(void *ctx, int ith, int nth)
+{
+    job *j = ctx;
+    if (nth != j->nth || ith < 0 || ith >= MAX_T) {
+        atomic_fetch_add(&j->wrong_nth, 1);
+        return;
+    }
+    unsigned x = (unsigned)ith;
+    for (int i = 0; i < j->spin[ith]; i++)
+        x = x * 1664525u + 1013904223u;
+    g_sink = x;
+    atomic_fetch_add(&j->count[ith], 1);
+}
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {0, us * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static void stress(int n_threads, int runs)
+{
+    medge_pool *p = NULL;
+    CHECK_OK(medge_pool_create(n_threads, &p));
+    if (!p)
+        return;
+    CHECK_EQ_INT(medge_pool_size(p), n_threads);
+    int bad = 0;
+    unsigned rng = 12345;
+    for (int r = 0; r < runs; r++) {
+        job j;
+        memset(&j, 0, sizeof j);
+        j.nth = n_threads;
+        for (int i = 0; i < MAX_T; i++) {
+            rng = rng * 1103515245u + 12345u;
+            /* sometimes the caller's part is long (workers claim), sometimes empty (it takes over) */
+            j.spin[i] = (int)((rng >> 16) % 4 == 0 ? (rng >> 8) % 20000 : (rng >> 8) % 50);
+        }
+        medge_pool_run(p, part_fn, &j);
+        for (int i = 0; i < MAX_T; i++)
+            bad += atomic_load(&j.count[i]) != (i < n_threads ? 1 : 0);
+        bad += atomic_load(&j.wrong_nth);
+        if (r % 97 == 0)
+            sleep_us(2000); /* let the workers reach their sleeping path */
+    }
+    CHECK_MSG(bad == 0, "%d threads: %d parts ran other than once", n_threads, bad);
+    medge_pool_free(p);
+}
+
+int main(void)
+{
+    const int runs = getenv("MEDGE_SANITIZED") ? 2000 : 20000;
+    for (int t = 1; t <= MAX_T; t++)
+        stress(t, runs);
+    /* NULL pool: part 0 of 1 inline */
+    job j;
+    memset(&j, 0, sizeof j);
+    j.nth = 1;
+    medge_pool_run(NULL, part_fn, &j);
+    CHECK_EQ_INT(atomic_load(&j.count[0]), 1);
+    for (int i = 0; i < 20; i++) { /* create/free with workers in any state */
+        medge_pool *p = NULL;
+        CHECK_OK(medge_pool_create(1 + i % 4, &p));
+        if (i % 2 && p) {
+            memset(&j, 0, sizeof j);
+            j.nth = 1 + i % 4;
+            medge_pool_run(p, part_fn, &j);
+        }
+        medge_pool_free(p);
+    }
+    TEST_END();
+}

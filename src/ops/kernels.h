@@ -48,8 +48,10 @@ typedef struct ops_gemm_kernel {
     void (*pack_w)(int n, int nr, const void *w, size_t w_stride, void *panel);
     ops_gemm_tile_fn tile;
 } ops_gemm_kernel;
-/* Matrix times one vector: y[r] = dot(n, w + r * w_stride, a) for r < nr (w_stride in bytes).
- * The single-token (decoding) path; equal to vec_dot up to float summation order. */
+/* Matrix times one vector: y[r] = dot(n, w + r * w_stride, a) for r < nr (w_stride in bytes),
+ * the single-token (decoding) path. Each y[r] equals the reference vec_dot bit for bit, so a
+ * prompt gives the same logits evaluated in one batch (GEMM tiles, also exact) or token by token,
+ * on any number of threads. */
 typedef void (*ops_gemv_fn)(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
 /* Convert n floats into a row of an activation type (n a multiple of its block size). */
 typedef void (*ops_quantize_fn)(const float *x, void *y, int64_t n);

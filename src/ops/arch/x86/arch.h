@@ -47,4 +47,6 @@ extern const ops_attn_kernel x86_avx512_attn_bf16;
 void x86_avx512_gemv_q4_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
 void x86_avx512_gemv_q5_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
 void x86_avx512_gemv_q6_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
+void x86_avx512_gemv_q8_0(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
+void x86_avx512_gemv_q4_0(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
 #endif

@@ -73,6 +73,8 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
         set_gemv(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, x86_avx512_gemv_q4_K);
         set_gemv(k, GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, x86_avx512_gemv_q5_K);
         set_gemv(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, x86_avx512_gemv_q6_K);
+        set_gemv(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, x86_avx512_gemv_q8_0);
+        set_gemv(k, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, x86_avx512_gemv_q4_0);
         k->name = "avx512-vnni";
     }
     if (cpu->avx512f && cpu->avx512bw && cpu->avx512vl) {

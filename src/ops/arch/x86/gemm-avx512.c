@@ -287,7 +287,7 @@ INLINE void tile_q6(int T, int nb, const __m512i *P, const uint8_t *a, size_t as
 
 /* ======================= 32-element blocks: Q8_0 and Q4_0 (Q8_0 activations) ======================= */
 
-/* Repacked activation block: int8 qs[32], float d, int32 off * sum(qs) (off: the weight code offset). */
+/* Repacked activation block: int8 qs[32], float d, int32 -off * sum(qs) (off: the weight code offset). */
 #define A32_BYTES 40
 static size_t act_b32(int n) { return (size_t)(n / 32) * A32_BYTES; }
 
@@ -299,7 +299,7 @@ static inline void pack_act_b32(int n, const void *act, void *dst, int off)
         memcpy(d, s + 2, 32);
         const __m256i q = _mm256_loadu_si256((const __m256i *)(s + 2));
         const __m256i s16 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
-        const int sum = x86_hsum_i32(s16) * off;
+        const int sum = -x86_hsum_i32(s16) * off; /* the tile starts its sums here */
         const float f = x86_h2f(x86_rd16(s));
         memcpy(d + 32, &f, 4);
         memcpy(d + 36, &sum, 4);
@@ -378,8 +378,8 @@ INLINE void tile_b32(int T, int q4, int nb, const __m512i *P, const uint8_t *a, 
     }
     for (int b = 0; b < nb; b++, P += nv) {
         __m512i s[TMAX];
-        for (int t = 0; t < T; t++)
-            s[t] = _mm512_setzero_si512();
+        for (int t = 0; t < T; t++) /* the offset correction is the initial value */
+            s[t] = bcast(ya[t] + 36);
         for (int g = 0; g < 8; g++) {
             __m512i v;
             if (q4)
@@ -391,9 +391,8 @@ INLINE void tile_b32(int T, int q4, int nb, const __m512i *P, const uint8_t *a, 
         }
         const __m512 D = _mm512_load_ps((const float *)(P + nv - 1));
         for (int t = 0; t < T; t++) {
-            const __m512i si = _mm512_sub_epi32(s[t], bcast(ya[t] + 36));
             const __m512 dd = _mm512_mul_ps(D, _mm512_set1_ps(x86_rdf32(ya[t] + 32)));
-            acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_cvtepi32_ps(si), dd));
+            acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_cvtepi32_ps(s[t]), dd));
             ya[t] += A32_BYTES;
         }
     }

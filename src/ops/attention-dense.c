@@ -63,11 +63,11 @@ static size_t ref_work_bytes(int D)
     return ((size_t)D + BK + (size_t)round_up(D, DR) + 2) * QB * sizeof(float);
 }
 
-static void ref_pack(const float *k, const float *v, size_t ld, int n, int D, void *kv)
+static void ref_pack(const float *k, const float *v, size_t ld, int n, int D, void *kv, int s0, int s1)
 {
     const int npad = round_up(n, BK), Dp = round_up(D, DR);
     float *kp = kv, *vp = kp + (size_t)npad * (size_t)D;
-    for (int s = 0; s < npad; s++) {
+    for (int s = s0; s < s1; s++) {
         for (int d = 0; d < D; d++)
             kp[(size_t)s * (size_t)D + (size_t)d] = s < n ? k[(size_t)s * ld + (size_t)d] : 0;
         for (int d = 0; d < Dp; d++)
@@ -158,7 +158,7 @@ static void ref_rows(const void *kv, int n, int D, const float *q, size_t ldq, i
     }
 }
 
-static const ops_attn_kernel ref_kernel = {QB, ref_kv_bytes, ref_work_bytes, ref_pack, ref_rows};
+static const ops_attn_kernel ref_kernel = {QB, BK, ref_kv_bytes, ref_work_bytes, ref_pack, ref_rows};
 
 typedef struct attn_job {
     const ops_attn_kernel *kr;
@@ -172,15 +172,20 @@ typedef struct attn_job {
     size_t work_stride;
 } attn_job;
 
+/* Packing walks the rows in order, all heads of a block of rows at a time: a head's slice of a
+ * row is only D floats of a row of n_head * D, and visiting one head over all rows would touch
+ * a new page for every row. */
 static void pack_heads(void *ctx, int ith, int nth)
 {
     attn_job *j = ctx;
     const size_t C = (size_t)j->n_head * (size_t)j->D;
+    const int kb = j->kr->kb;
     long b, e;
-    medge_split(j->n_head, ith, nth, &b, &e);
-    for (long h = b; h < e; h++)
-        j->kr->pack(j->k + (size_t)h * (size_t)j->D, j->v + (size_t)h * (size_t)j->D, C, j->n, j->D,
-                    j->kv + (size_t)h * j->kv_stride);
+    medge_split((j->n + kb - 1) / kb, ith, nth, &b, &e);
+    for (long blk = b; blk < e; blk++)
+        for (int h = 0; h < j->n_head; h++)
+            j->kr->pack(j->k + (size_t)h * (size_t)j->D, j->v + (size_t)h * (size_t)j->D, C, j->n, j->D,
+                        j->kv + (size_t)h * j->kv_stride, (int)blk * kb, (int)(blk + 1) * kb);
 }
 
 static void run_tiles(void *ctx, int ith, int nth)

@@ -59,15 +59,17 @@ typedef void (*ops_quantize_fn)(const float *x, void *y, int64_t n);
 typedef void (*ops_mad_fn)(int n, float *y, float a, const void *x);
 
 /* Dense attention tiles (ops/attention-dense.c drives them; pack == NULL: its portable C).
- * pack: keys and values of one head (k, v: n rows of D floats, row stride ld floats) into kv
- * (kv_bytes(n, D) bytes, 64-byte aligned). rows: out[i][0..D) (row stride ldo) for i < nq <= qb
- * queries q (rows as k) against all n keys of kv, q multiplied by scale * log2(e) first, with
- * work (work_bytes(D) bytes, 64-byte aligned) as scratch. */
+ * pack: rows [s0, s1) (multiples of kb; rows past n are padding) of the keys and values of one
+ * head (k, v: n rows of D floats, row stride ld floats) into kv (kv_bytes(n, D) bytes, 64-byte
+ * aligned, round_up(n, kb) rows). rows: out[i][0..D) (row stride ldo) for i < nq <= qb queries q
+ * (rows as k) against all n keys of kv, q multiplied by scale * log2(e) first, with work
+ * (work_bytes(D) bytes, 64-byte aligned) as scratch. */
 typedef struct ops_attn_kernel {
     int qb; /* queries per rows() call */
+    int kb; /* keys per packing block */
     size_t (*kv_bytes)(int n, int D);
     size_t (*work_bytes)(int D);
-    void (*pack)(const float *k, const float *v, size_t ld, int n, int D, void *kv);
+    void (*pack)(const float *k, const float *v, size_t ld, int n, int D, void *kv, int s0, int s1);
     void (*rows)(const void *kv, int n, int D, const float *q, size_t ldq, int nq, float scale_log2e, float *out,
                  size_t ldo, void *work);
 } ops_attn_kernel;

@@ -112,11 +112,11 @@ static size_t f32_work_bytes(int D)
     return ((size_t)D + BK32 + (size_t)round_up(D, RB) + 3) * QB * sizeof(float) + 64;
 }
 
-static void f32_pack(const float *k, const float *v, size_t ld, int n, int D, void *kv)
+static void f32_pack(const float *k, const float *v, size_t ld, int n, int D, void *kv, int s0, int s1)
 {
     const int npad = round_up(n, BK32), Dv = round_up(D, RB);
     float *kp = kv, *vp = kp + (size_t)npad * (size_t)D;
-    for (int s = 0; s < npad; s++) {
+    for (int s = s0; s < s1; s++) {
         for (int d = 0; d < D; d++)
             kp[(size_t)s * (size_t)D + (size_t)d] = s < n ? k[(size_t)s * ld + (size_t)d] : 0;
         for (int d = 0; d < Dv; d++)
@@ -221,24 +221,24 @@ static size_t bf16_work_bytes(int D)
     return (D2 * QB * 2 + (size_t)BK16 * QB * 2) + ((size_t)BK16 + Dv + 3) * QB * 4 + (Dv + 32) * 4 + 128;
 }
 
-static void bf16_pack(const float *k, const float *v, size_t ld, int n, int D, void *kv)
+static void bf16_pack(const float *k, const float *v, size_t ld, int n, int D, void *kv, int s0, int s1)
 {
     const int npad = round_up(n, BK16), D2 = round_up(D, 2), Dv = round_up(D, RB);
     uint16_t *kp = kv, *vp = kp + (size_t)npad * (size_t)D2;
-    for (int s = 0; s < npad; s++)
+    for (int s = s0; s < s1; s++)
         to_bf16(s < n ? k + (size_t)s * ld : k, 1.0f, s < n ? D : 0, D2, kp + (size_t)s * (size_t)D2);
     /* interleave rows 2j and 2j+1: lane i of the result holds (v[2j][i], v[2j+1][i]) */
     const __m512i ilv = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
                                          21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    for (int j = 0; j < npad / 2; j++) {
-        const int s0 = 2 * j, s1 = 2 * j + 1;
+    for (int j = s0 / 2; j < s1 / 2; j++) {
+        const int r0 = 2 * j, r1 = 2 * j + 1;
         uint16_t *dst = vp + (size_t)j * (size_t)Dv * 2;
         for (int d = 0; d < Dv; d += 16) {
             const int left = D - d, lefts = Dv - d;
             const __mmask16 lm = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
             const __mmask16 sm = lefts >= 16 ? 0xffff : (__mmask16)((1u << lefts) - 1);
-            const __m512 a = s0 < n ? _mm512_maskz_loadu_ps(lm, v + (size_t)s0 * ld + (size_t)d) : _mm512_setzero_ps();
-            const __m512 b = s1 < n ? _mm512_maskz_loadu_ps(lm, v + (size_t)s1 * ld + (size_t)d) : _mm512_setzero_ps();
+            const __m512 a = r0 < n ? _mm512_maskz_loadu_ps(lm, v + (size_t)r0 * ld + (size_t)d) : _mm512_setzero_ps();
+            const __m512 b = r1 < n ? _mm512_maskz_loadu_ps(lm, v + (size_t)r1 * ld + (size_t)d) : _mm512_setzero_ps();
             const __m512i ab = _mm512_permutexvar_epi16(ilv, (__m512i)_mm512_cvtne2ps_pbh(b, a));
             _mm512_mask_storeu_epi32(dst + (size_t)d * 2, sm, ab);
         }
@@ -339,5 +339,5 @@ static void bf16_rows(const void *kv, int n, int D, const float *q, size_t ldq, 
     finish(ot, l, nq, D, out, ldo);
 }
 
-const ops_attn_kernel x86_avx512_attn_f32 = {QB, f32_kv_bytes, f32_work_bytes, f32_pack, f32_rows};
-const ops_attn_kernel x86_avx512_attn_bf16 = {QB, bf16_kv_bytes, bf16_work_bytes, bf16_pack, bf16_rows};
+const ops_attn_kernel x86_avx512_attn_f32 = {QB, BK32, f32_kv_bytes, f32_work_bytes, f32_pack, f32_rows};
+const ops_attn_kernel x86_avx512_attn_bf16 = {QB, BK16, bf16_kv_bytes, bf16_work_bytes, bf16_pack, bf16_rows};

@@ -87,8 +87,9 @@ static int exact_type(int t)
 }
 
 /* Rows are only ever element-aligned (GGUF rows of 16-bit types and blocks start at even
- * addresses, F32 rows at multiples of 4): test addresses off elements past a 64-byte boundary. */
-static int elem_align(int t) { return t == GGML_TYPE_F32 ? 4 : 2; }
+ * addresses, F32 rows and Q8_K activation blocks (float scale) at multiples of 4): test addresses off
+ * elements past a 64-byte boundary. */
+static int elem_align(int t) { return t == GGML_TYPE_F32 || t == GGML_TYPE_Q8_K ? 4 : 2; }
 
 /* one (weight type, n) case through a dot function vs the reference */
 static void check_dot(const char *what, int t, ops_vec_dot_fn f, ops_vec_dot_fn ref, enum ggml_type act, int n, int off)

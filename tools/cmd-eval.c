@@ -242,6 +242,21 @@ static void text_stats(FILE *f, const eval_kld_stats *s, const gate *g)
             g->kld_pass && g->top_pass ? "PASS" : "FAIL");
 }
 
+/* Write a finished report buffer to path in one piece (temporary file renamed into place) and
+ * free it; 0 on success, else the tool's error status. */
+static int write_report_buf(const char *path, medge_buf *b, const char *cmd)
+{
+    int ok = !b->oom;
+    medge_out o;
+    if (ok && (medge_out_open(&o, path) != MEDGE_OK || medge_out_write(&o, b->data, b->len) != MEDGE_OK ||
+               medge_out_commit(&o) != MEDGE_OK)) {
+        medge_out_abort(&o);
+        ok = 0;
+    }
+    medge_buf_free(b);
+    return ok ? 0 : tool_fail(cmd, MEDGE_ERR_IO);
+}
+
 static int write_report(const char *path, const eval_kld_stats *s, const gate *g, const char *base, const char *model)
 {
     char hb[65] = "?", hm[65] = "?";
@@ -291,17 +306,7 @@ static int write_report(const char *path, const eval_kld_stats *s, const gate *g
                              (unsigned long long)s->n_scored);
         medge_buf_printf(&b, "\nmedge %s\n", medge_version());
     }
-    int ok = !b.oom;
-    medge_out o;
-    if (ok && (medge_out_open(&o, path) != MEDGE_OK || medge_out_write(&o, b.data, b.len) != MEDGE_OK ||
-               medge_out_commit(&o) != MEDGE_OK)) {
-        medge_out_abort(&o);
-        ok = 0;
-    }
-    medge_buf_free(&b);
-    if (!ok)
-        return tool_fail("eval kld", MEDGE_ERR_IO);
-    return 0;
+    return write_report_buf(path, &b, "eval kld");
 }
 
 static int parse_double(const char *s, double *out)
@@ -1370,15 +1375,7 @@ static int clip_report(const char *path, const clip_eval *e, const label_list *L
     }
     medge_buf_free(&pb);
     medge_buf_free(&pm);
-    int ok = !b.oom;
-    medge_out o;
-    if (ok && (medge_out_open(&o, path) != MEDGE_OK || medge_out_write(&o, b.data, b.len) != MEDGE_OK ||
-               medge_out_commit(&o) != MEDGE_OK)) {
-        medge_out_abort(&o);
-        ok = 0;
-    }
-    medge_buf_free(&b);
-    return ok ? 0 : tool_fail("eval clip", MEDGE_ERR_IO);
+    return write_report_buf(path, &b, "eval clip");
 }
 
 static int run_clip(int argc, char **argv)

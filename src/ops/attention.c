@@ -18,13 +18,15 @@
  * A Q8_0 cache needs flash attention in llama.cpp; its "one chunk" kernel is followed: q quantized
  * to Q8_0, keys in position order with an online softmax (expf), values dequantized and
  * accumulated in float by FMA, divided by the sum at the end.
- * Everything is portable C (fmaf where ggml fuses); no result depends on this machine's vectors.
+ * The portable C here (fmaf where ggml fuses) defines the results; none depends on this machine's vectors.
  *
- * Work is split across the pool by (token, head) pairs. */
+ * SIMD kernels (ops_kernels.attn_row, src/ops/arch/) reproduce the non-flash rows bit for bit.
+ * Work is shared across the pool by (token, KV head) units. */
 #include "ops/kernels.h"
 #include "ops/ops.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define LANES 16 /* tinyBLAS's vector width in floats (AVX-512) */
@@ -42,6 +44,7 @@ typedef struct attn_job {
     uint8_t *scratch;
     size_t per_thread; /* bytes of scratch per thread */
     int n_cells;       /* cells of all views */
+    atomic_long next;  /* next (token, KV head) unit to claim */
 } attn_job;
 
 static int visible(const ops_attn_params *p, int32_t qp, int32_t kp)
@@ -138,18 +141,73 @@ static float v_expf(float x)
     return ldexpf(j, (int)n); /* _mm512_scalef_ps(j, n); n is integral */
 }
 
-/* Per-thread scratch: the visible cells of one query row (score, position, value row) and the
- * lane accumulators of the value product. */
+/* Per-thread scratch: the visible cells of one query row (score, position, key and value rows)
+ * and the lane accumulators of the value product. */
 typedef struct row_buf {
     float *s;           /* [n_cells] */
     int32_t *pos;       /* [n_cells] */
-    const uint8_t **vr; /* [n_cells] */
+    const void **kr;    /* [n_cells] */
+    const void **vr;    /* [n_cells] */
     float *acc;         /* [LANES][head_dim] */
     float *tmp;         /* [head_dim] */
     void *qc;           /* q in the key's dot-product type */
 } row_buf;
 
-/* One query row, llama.cpp without flash attention (F16 and F32 caches). */
+/* The portable C of one row over the gathered cells (what ops_attn_row_fn kernels reproduce). */
+static void row_plain_ref(int hd, int n, const void *q, const void *const *kr, const void *const *vr,
+                          const int32_t *pos, float *s, float *acc, float *o, bool f16)
+{
+    const bool lanes = hd % LANES == 0;
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        float v = f16 ? (lanes ? dot_lanes_f16(hd, kr[i], q) : dot_vec_f16(hd, kr[i], q))
+                      : (lanes ? dot_lanes_f32(hd, kr[i], q) : dot_vec_f32(hd, kr[i], q));
+        s[i] = v;
+        mx = v > mx ? v : mx;
+    }
+    /* softmax: exps summed per group of 16 cells (lane = position % 16), groups in double */
+    double sum = 0;
+    float g[LANES];
+    int32_t grp = -1;
+    for (int i = 0; i < n; i++) {
+        float e = v_expf(s[i] - mx);
+        s[i] = e;
+        if (pos[i] / LANES != grp) {
+            if (grp >= 0)
+                sum += (double)reduce16(g);
+            memset(g, 0, sizeof g);
+            grp = pos[i] / LANES;
+        }
+        g[pos[i] % LANES] = e;
+    }
+    sum += (double)reduce16(g);
+    const float inv = (float)(1.0 / sum);
+    /* values: per-lane FMA chains over the cells in position order, then the lane tree */
+    memset(acc, 0, (size_t)LANES * (size_t)hd * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        float pr = s[i] * inv;
+        float *a = acc + (size_t)(pos[i] % LANES) * (size_t)hd;
+        if (f16) {
+            pr = ops_fp16(medge_fp32_to_fp16(pr));
+            const uint16_t *vv = vr[i];
+            for (int d = 0; d < hd; d++)
+                a[d] = fmaf(ops_fp16(vv[d]), pr, a[d]);
+        } else {
+            const float *vv = vr[i];
+            for (int d = 0; d < hd; d++)
+                a[d] = fmaf(vv[d], pr, a[d]);
+        }
+    }
+    float lane[LANES];
+    for (int d = 0; d < hd; d++) {
+        for (int l = 0; l < LANES; l++)
+            lane[l] = acc[(size_t)l * (size_t)hd + (size_t)d];
+        o[d] = reduce16(lane);
+    }
+}
+
+/* One query row, llama.cpp without flash attention (F16 and F32 caches): the visible cells are
+ * gathered in position order, then the row kernel of the table (or the portable C) runs. */
 static void row_plain(const attn_job *j, int t, int h, row_buf *rb)
 {
     const ops_attn_params *p = j->p;
@@ -157,13 +215,15 @@ static void row_plain(const attn_job *j, int t, int h, row_buf *rb)
     const float *qv = j->q + ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
     float *o = j->out + ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
     const int32_t qp = j->qpos[t];
-    const bool f16 = j->type == GGML_TYPE_F16, lanes = hd % LANES == 0;
-    uint16_t *q16 = rb->qc;
-    if (f16)
+    const bool f16 = j->type == GGML_TYPE_F16;
+    const void *q = qv;
+    if (f16) {
+        uint16_t *q16 = rb->qc;
         for (int d = 0; d < hd; d++)
             q16[d] = medge_fp32_to_fp16(qv[d]);
+        q = q16;
+    }
     int n = 0;
-    float mx = -INFINITY;
     for (int vi = 0; vi < j->n_views; vi++) {
         const ops_kv_view *v = &j->views[vi];
         for (int cc = 0; cc < v->n_cells; cc++) {
@@ -171,13 +231,9 @@ static void row_plain(const attn_job *j, int t, int h, row_buf *rb)
             if (!visible(p, qp, v->pos[c]))
                 continue;
             size_t off = ((size_t)c * (size_t)p->n_kv_head + (size_t)hk) * v->row_bytes;
-            const void *kr = (const uint8_t *)v->k + off;
-            float s = f16 ? (lanes ? dot_lanes_f16(hd, kr, q16) : dot_vec_f16(hd, kr, q16))
-                          : (lanes ? dot_lanes_f32(hd, kr, qv) : dot_vec_f32(hd, kr, qv));
-            rb->s[n] = s;
-            rb->pos[n] = v->pos[c];
+            rb->kr[n] = (const uint8_t *)v->k + off;
             rb->vr[n] = (const uint8_t *)v->v + off;
-            mx = s > mx ? s : mx;
+            rb->pos[n] = v->pos[c];
             n++;
         }
     }
@@ -185,45 +241,11 @@ static void row_plain(const attn_job *j, int t, int h, row_buf *rb)
         memset(o, 0, (size_t)hd * sizeof(float));
         return;
     }
-    /* softmax: exps summed per group of 16 cells (lane = position % 16), groups in double */
-    double sum = 0;
-    float g[LANES];
-    int32_t grp = -1;
-    for (int i = 0; i < n; i++) {
-        float e = v_expf(rb->s[i] - mx);
-        rb->s[i] = e;
-        if (rb->pos[i] / LANES != grp) {
-            if (grp >= 0)
-                sum += (double)reduce16(g);
-            memset(g, 0, sizeof g);
-            grp = rb->pos[i] / LANES;
-        }
-        g[rb->pos[i] % LANES] = e;
-    }
-    sum += (double)reduce16(g);
-    const float inv = (float)(1.0 / sum);
-    /* values: per-lane FMA chains over the cells in position order, then the lane tree */
-    memset(rb->acc, 0, (size_t)LANES * (size_t)hd * sizeof(float));
-    for (int i = 0; i < n; i++) {
-        float pr = rb->s[i] * inv;
-        float *a = rb->acc + (size_t)(rb->pos[i] % LANES) * (size_t)hd;
-        if (f16) {
-            pr = ops_fp16(medge_fp32_to_fp16(pr));
-            const uint16_t *vr = (const uint16_t *)rb->vr[i];
-            for (int d = 0; d < hd; d++)
-                a[d] = fmaf(ops_fp16(vr[d]), pr, a[d]);
-        } else {
-            const float *vr = (const float *)rb->vr[i];
-            for (int d = 0; d < hd; d++)
-                a[d] = fmaf(vr[d], pr, a[d]);
-        }
-    }
-    float lane[LANES];
-    for (int d = 0; d < hd; d++) {
-        for (int l = 0; l < LANES; l++)
-            lane[l] = rb->acc[(size_t)l * (size_t)hd + (size_t)d];
-        o[d] = reduce16(lane);
-    }
+    const ops_attn_row_fn fn = j->k->attn_row[f16];
+    if (fn && hd % LANES == 0)
+        fn(hd, n, q, rb->kr, rb->vr, rb->pos, rb->s, rb->acc, o);
+    else
+        row_plain_ref(hd, n, q, rb->kr, rb->vr, rb->pos, rb->s, rb->acc, o, f16);
 }
 
 /* One query row, llama.cpp's flash-attention "one chunk" kernel (quantized caches). */
@@ -268,35 +290,51 @@ static void row_flash(const attn_job *j, int t, int h, row_buf *rb)
         o[d] = acc[d] * inv;
 }
 
+/* Threads claim one (token, KV head) unit at a time, the last tokens (most visible cells under
+ * the causal mask) first, so the parts end together. */
 static void attn_run(void *ctx, int ith, int nth)
 {
     attn_job *j = ctx;
     const ops_attn_params *p = j->p;
     const size_t hd = (size_t)p->head_dim, nc = (size_t)j->n_cells;
-    long b, e;
-    medge_split((long)j->n_tok * p->n_head, ith, nth, &b, &e);
+    (void)nth;
     uint8_t *base = j->scratch + (size_t)ith * j->per_thread;
     row_buf rb;
     rb.acc = (float *)base;
     rb.tmp = rb.acc + LANES * hd;
     rb.s = rb.tmp + hd;
     rb.pos = (int32_t *)(rb.s + nc);
-    rb.vr = (const uint8_t **)(((uintptr_t)(rb.pos + nc) + 7) & ~(uintptr_t)7);
+    rb.kr = (const void **)(((uintptr_t)(rb.pos + nc) + 7) & ~(uintptr_t)7);
+    rb.vr = rb.kr + nc;
     rb.qc = (void *)(((uintptr_t)(rb.vr + nc) + 63) & ~(uintptr_t)63);
     const bool flash = j->type != GGML_TYPE_F16 && j->type != GGML_TYPE_F32;
-    for (long it = b; it < e; it++) {
-        int t = (int)(it / p->n_head), h = (int)(it % p->n_head);
-        if (flash)
-            row_flash(j, t, h, &rb);
-        else
-            row_plain(j, t, h, &rb);
+    const int grp = p->n_head / p->n_kv_head;
+    const long units = (long)j->n_tok * p->n_kv_head;
+    for (;;) {
+        const long u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (u >= units)
+            break;
+        const long it = units - 1 - u;
+        const int t = (int)(it / p->n_kv_head), hk = (int)(it % p->n_kv_head);
+        for (int h = hk * grp; h < (hk + 1) * grp; h++) {
+            if (flash)
+                row_flash(j, t, h, &rb);
+            else
+                row_plain(j, t, h, &rb);
+        }
     }
 }
 
 medge_status ops_attention(medge_pool *pool, ops_scratch *scratch, const ops_attn_params *p, const float *q,
                            const int32_t *qpos, int n_tok, const ops_kv_view *views, int n_views, float *out)
 {
-    const ops_kernels *k = ops_kernels_get();
+    return ops_attention_k(ops_kernels_get(), pool, scratch, p, q, qpos, n_tok, views, n_views, out);
+}
+
+medge_status ops_attention_k(const ops_kernels *k, medge_pool *pool, ops_scratch *scratch, const ops_attn_params *p,
+                             const float *q, const int32_t *qpos, int n_tok, const ops_kv_view *views, int n_views,
+                             float *out)
+{
     if (p->n_head <= 0 || p->n_kv_head <= 0 || p->n_head % p->n_kv_head || p->head_dim <= 0)
         return medge_err(MEDGE_ERR_INVALID_ARG, "attention: bad head counts %d/%d", p->n_head, p->n_kv_head);
     int n_cells = 0;
@@ -320,10 +358,11 @@ medge_status ops_attention(medge_pool *pool, ops_scratch *scratch, const ops_att
     int nth = medge_pool_size(pool);
     size_t hd = (size_t)p->head_dim, nc = (size_t)n_cells;
     size_t per = (LANES + 1) * hd * sizeof(float) + nc * (sizeof(float) + sizeof(int32_t)) + 8 +
-                 nc * sizeof(const uint8_t *) + 64 + qrow;
+                 2 * nc * sizeof(const void *) + 64 + qrow;
     per = (per + 63) & ~(size_t)63;
     MEDGE_TRY(ops_scratch_reserve(scratch, per * (size_t)nth));
-    attn_job j = {k, p, q, qpos, n_tok, views, n_views, type, out, scratch->buf, per, n_cells};
+    attn_job j = {k, p, q, qpos, n_tok, views, n_views, type, out, scratch->buf, per, n_cells, 0};
+    atomic_init(&j.next, 0);
     if ((double)n_tok * p->n_head * n_cells * p->head_dim < (1 << 18))
         pool = NULL; /* too little work to wake the pool */
     medge_pool_run(pool, attn_run, &j);

@@ -74,6 +74,14 @@ typedef struct ops_attn_kernel {
                  size_t ldo, void *work);
 } ops_attn_kernel;
 
+/* One query row of the non-flash attention of ops/attention.c (F16 or F32 KV cache, hd a multiple
+ * of 16), bit for bit what its portable C computes: n >= 1 visible cells in position order, kr[i]
+ * and vr[i] the key and value rows (hd elements of the cache type) of cell i, pos[i] its position
+ * (lanes and softmax groups are taken from it), q the query already in the cache type; work: n
+ * floats, acc: 16 * hd floats (64-byte aligned) of scratch; out: hd floats. */
+typedef void (*ops_attn_row_fn)(int hd, int n, const void *q, const void *const *kr, const void *const *vr,
+                                const int32_t *pos, float *work, float *acc, float *out);
+
 typedef struct ops_wkernels {
     enum ggml_type act_type; /* activation type of the dot product (ggml's vec_dot_type) */
     ops_vec_dot_fn vec_dot;  /* NULL: this weight type has no matmul */
@@ -91,6 +99,7 @@ typedef struct ops_kernels {
     void (*fp16_to_fp32_row)(const uint16_t *x, float *y, int64_t n);
     void (*fp32_to_fp16_row)(const float *x, uint16_t *y, int64_t n);
     ops_attn_kernel attn_dense[2]; /* by ops_attn_prec (F32, BF16 dot products) */
+    ops_attn_row_fn attn_row[2];   /* [0] F32, [1] F16 KV cache; NULL: attention.c's portable loop */
     const char *name; /* "scalar", or what ops_arch_init sets, e.g. "avx2" */
 } ops_kernels;
 
@@ -108,6 +117,11 @@ static inline float ops_fp16(uint16_t h) { return ops_fp16_table[h]; }
  * of ops_matmul, callable with another table (tests compare tables). src/ops/matmul-gemm.c. */
 medge_status ops_matmul_gemm(const ops_kernels *k, medge_pool *pool, ops_scratch *scratch, const medge_tensor *W,
                              const float *x, float *y, int n_tok);
+
+/* ops_attention (ops.h) with the kernels of k (tests compare tables). src/ops/attention.c. */
+medge_status ops_attention_k(const ops_kernels *k, medge_pool *pool, ops_scratch *scratch, const ops_attn_params *p,
+                             const float *q, const int32_t *qpos, int n_tok, const ops_kv_view *views, int n_views,
+                             float *out);
 
 /* Implemented by src/ops/arch/<isa>/ when that folder provides arch.h (see above). */
 void ops_arch_init(ops_kernels *k, const medge_cpu *cpu);

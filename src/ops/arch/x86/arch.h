@@ -43,6 +43,12 @@ extern const ops_gemm_kernel x86_avx512_gemm_q4_K, x86_avx512_gemm_q5_K, x86_avx
 extern const ops_attn_kernel x86_avx512_attn_f32;
 extern const ops_attn_kernel x86_avx512_attn_bf16;
 
+/* attn-avx512.c (AVX-512 F/BW/VL): rows of the non-flash attention, bit for bit attention.c */
+void x86_avx512_attn_row_f16(int hd, int n, const void *q, const void *const *kr, const void *const *vr,
+                             const int32_t *pos, float *work, float *acc, float *out);
+void x86_avx512_attn_row_f32(int hd, int n, const void *q, const void *const *kr, const void *const *vr,
+                             const int32_t *pos, float *work, float *acc, float *out);
+
 /* gemv-avx512.c (AVX-512 F/BW/VL + VNNI): single-token matrix-vector kernels */
 void x86_avx512_gemv_q4_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
 void x86_avx512_gemv_q5_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);

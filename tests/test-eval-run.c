@@ -143,8 +143,19 @@ int main(void)
           "{\"id\": \"b\", \"question\": \"Drug for eclampsia?\", \"opa\": \"MgSO4\", \"opb\": \"ORS\", \"cop\": 0}\n"
           "{\"id\": \"c\", \"question\": \"Is ORS useful in diarrhoea?\", \"final_decision\": \"yes\"}\n", f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' eval mcq -m '%s' --compare '%s' -f '%s' --log '%s' --json -t 1 -q > '%s'", bin, q4, f32, qs, logp, out);
+    char rep[1024];
+    snprintf(rep, sizeof rep, "%s", test_tmp("mcq-report.json"));
+    snprintf(cmd, sizeof cmd, "'%s' eval mcq -m '%s' --compare '%s' -f '%s' --log '%s' --json -t 1 -q --report '%s' > '%s'", bin, q4,
+             f32, qs, logp, rep, out);
     CHECK_EQ_INT(sh(cmd), 0);
+    { /* the report file holds what was printed */
+        medge_map ro, rr;
+        CHECK_OK(medge_read_file(out, &ro));
+        CHECK_OK(medge_read_file(rep, &rr));
+        CHECK(ro.size > 0 && ro.size == rr.size && memcmp(ro.data, rr.data, (size_t)ro.size) == 0);
+        medge_unmap(&ro);
+        medge_unmap(&rr);
+    }
     d = NULL;
     CHECK_OK(json_parse_file(out, &d));
     FILE *lf = fopen(logp, "r");

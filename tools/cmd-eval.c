@@ -1106,16 +1106,10 @@ static int run_mcq(int argc, char **argv)
     }
     fwrite(out.data, 1, out.len, stdout);
     int ret = 0;
-    if (report) {
-        FILE *f = fopen(report, "w");
-        if (!f || fwrite(out.data, 1, out.len, f) != out.len)
-            ret = 1;
-        if (f && fclose(f) != 0)
-            ret = 1;
-        if (ret)
-            fprintf(stderr, "medge eval mcq: cannot write %s\n", report);
-    }
-    medge_buf_free(&out);
+    if (report)
+        ret = write_report_buf(report, &out, "eval mcq"); /* frees out */
+    else
+        medge_buf_free(&out);
     free(a.correct);
     free(a.choice);
     free(b.correct);

@@ -1,7 +1,11 @@
 /* arch.h - AArch64 kernels behind the table of ops/kernels.h: NEON (baseline of every AArch64
- * CPU) and NEON with the dot-product extension (sdot, ARMv8.2+: Snapdragon 845 and later). The
- * same source (arm-kernels.inc) is compiled twice, once per file, with and without dotprod.
- * ops/kernels.c includes this header and calls ops_arch_init (arm-init.c).
+ * CPU), NEON with the dot-product extension (sdot, ARMv8.2+: Snapdragon 845 and later) and with
+ * the int8 matrix multiply (smmla, ARMv8.6 / i8mm: Snapdragon 8 Gen 1, Cortex-A510/A710 and
+ * later). Row kernels and activation quantizers: arm-kernels.inc (kernels-neon.c,
+ * kernels-dotprod.c); single-token gemv: arm-gemv.inc (gemv-neon.c, gemv-dotprod.c); GEMM tiles
+ * for batches: arm-gemm.inc (gemm-neon.c, gemm-dotprod.c, gemm-i8mm.c). Each .inc is compiled
+ * once per variant with the ISA flags CMake gives by file name. ops/kernels.c includes this
+ * header and calls ops_arch_init (arm-init.c).
  *
  * Exactness: every quantized dot product computes each block's integer sums exactly and combines
  * them in float in the reference's order, so results equal the portable reference bit for bit;
@@ -24,4 +28,23 @@
 
 ARM_DECLARE(neon)
 ARM_DECLARE(dotprod)
+
+/* gemv-<sfx>.c: single-token matrix-vector kernels (bit-exact, see arm-gemv.inc) */
+#define ARM_DECLARE_GEMV(sfx)                                                                        \
+    void arm_##sfx##_gemv_q4_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y); \
+    void arm_##sfx##_gemv_q5_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y); \
+    void arm_##sfx##_gemv_q6_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y); \
+    void arm_##sfx##_gemv_q8_0(int n, int nr, const void *w, size_t w_stride, const void *a, float *y); \
+    void arm_##sfx##_gemv_q4_0(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
+ARM_DECLARE_GEMV(neon)
+ARM_DECLARE_GEMV(dotprod)
+
+/* gemm-<sfx>.c: GEMM tiles (quantized: bit-exact; float: summation order), see arm-gemm.inc;
+ * the i8mm file has the quantized ones only */
+extern const ops_gemm_kernel arm_neon_gemm_q4_K, arm_neon_gemm_q5_K, arm_neon_gemm_q6_K, arm_neon_gemm_q8_0,
+    arm_neon_gemm_q4_0, arm_neon_gemm_f32, arm_neon_gemm_f16, arm_neon_gemm_bf16;
+extern const ops_gemm_kernel arm_dotprod_gemm_q4_K, arm_dotprod_gemm_q5_K, arm_dotprod_gemm_q6_K,
+    arm_dotprod_gemm_q8_0, arm_dotprod_gemm_q4_0, arm_dotprod_gemm_f32, arm_dotprod_gemm_f16, arm_dotprod_gemm_bf16;
+extern const ops_gemm_kernel arm_i8mm_gemm_q4_K, arm_i8mm_gemm_q5_K, arm_i8mm_gemm_q6_K, arm_i8mm_gemm_q8_0,
+    arm_i8mm_gemm_q4_0;
 #endif

@@ -1,0 +1,83 @@
+/* arm-common.h - small NEON helpers shared by the AArch64 GEMM tiles and gemv kernels
+ * (arm-gemm.inc, arm-gemv.inc): unaligned scalar reads, fp16 conversion, and the 16-byte int8 dot
+ * products with and without the dot-product extension. Included only by files compiled for
+ * AArch64 (src/ops/arch/arm/). */
+#ifndef MEDGE_OPS_ARCH_ARM_COMMON_H
+#define MEDGE_OPS_ARCH_ARM_COMMON_H
+#include <arm_neon.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ARM_INLINE static inline __attribute__((always_inline))
+
+ARM_INLINE uint16_t arm_rd16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+ARM_INLINE float arm_rdf32(const uint8_t *p)
+{
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+ARM_INLINE float arm_h2f(uint16_t h)
+{
+    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+}
+
+/* the fp16 values at p[0], p[1], p[2], p[3] (each 2 bytes, any alignment) as 4 floats */
+ARM_INLINE float32x4_t arm_h2f4(const uint8_t *p0, const uint8_t *p1, const uint8_t *p2, const uint8_t *p3)
+{
+    const uint16_t h[4] = {arm_rd16(p0), arm_rd16(p1), arm_rd16(p2), arm_rd16(p3)};
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h)));
+}
+
+/* acc + the products of a and b, 4 per lane (summed exactly; lane grouping differs without
+ * dotprod, the lane total does not). */
+ARM_INLINE int32x4_t arm_dot16(int32x4_t acc, int8x16_t a, int8x16_t b)
+{
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, a, b);
+#else
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+    return vpadalq_s16(acc, vmull_high_s8(a, b));
+#endif
+}
+
+/* Lane-indexed dot product: lane i of acc += dot(bytes 4i..4i+3 of w, bytes 4L..4L+3 of a).
+ * Without dotprod: broadcast, widening multiplies, pairwise adds (|pair| <= 2 * 128 * 127 fits
+ * int16). L must be a literal. */
+#if defined(__ARM_FEATURE_DOTPROD)
+#define ARM_DOTL(acc, w, a, L) vdotq_laneq_s32((acc), (w), (a), (L))
+#else
+#define ARM_DOTL(acc, w, a, L) arm_dotl_emul((acc), (w), vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(a), (L))))
+ARM_INLINE int32x4_t arm_dotl_emul(int32x4_t acc, int8x16_t w, int8x16_t b)
+{
+    const int16x8_t p = vmull_s8(vget_low_s8(w), vget_low_s8(b)), q = vmull_high_s8(w, b);
+    return vpadalq_s16(acc, vpaddq_s16(p, q));
+}
+#endif
+
+/* element r = the total of the 4 lanes of v_r */
+ARM_INLINE int32x4_t arm_red4(int32x4_t v0, int32x4_t v1, int32x4_t v2, int32x4_t v3)
+{
+    return vpaddq_s32(vpaddq_s32(v0, v1), vpaddq_s32(v2, v3));
+}
+
+/* store the first n (1..4) lanes of v */
+ARM_INLINE void arm_store_n(float *y, float32x4_t v, int n)
+{
+    if (n >= 4) {
+        vst1q_f32(y, v);
+        return;
+    }
+    float t[4];
+    vst1q_f32(t, v);
+    for (int i = 0; i < n; i++)
+        y[i] = t[i];
+}
+#endif

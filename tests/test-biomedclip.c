@@ -420,6 +420,54 @@ static int top_label(const float *img, const run *r, int E)
     return best;
 }
 
+/* The linear layers of f32 requantized to type: repacked weights give the in-place numbers (1e-6;
+ * I8_PC: its tiles are exact, so bit for bit), and image / text embeddings have cosine >= 0.9995
+ * with F32 and (nearly) the same zero-shot top label over the 16 reference texts. */
+static void fidelity(const char *f32, const char *name, uint32_t type, const char *tn, const run *r32,
+                     const json_value *ref, medge_pool *pool)
+{
+    char q8[1024];
+    snprintf(q8, sizeof q8, "%s", test_tmp(name));
+    requant(f32, q8, type);
+    static run rq, rqp;
+    encode_all(q8, ref, false, &rq, pool, false);
+    encode_all(q8, ref, false, &rqp, pool, true);
+    double mdq = 0;
+    for (int i = 0; i < 4 * 1024; i++)
+        mdq = fmax(mdq, fabs((double)rq.img[i / 1024][i % 1024] - rqp.img[i / 1024][i % 1024]));
+    for (int i = 0; i < 16 * 1024; i++)
+        mdq = fmax(mdq, fabs((double)rq.txt[i / 1024][i % 1024] - rqp.txt[i / 1024][i % 1024]));
+    printf("%s repacked vs in place: max |diff| %.3g\n", tn, mdq);
+    CHECK_MSG(mdq <= (type == MEDGE_TYPE_I8_PC ? 0 : 1e-6), "repacked weights change the %s embeddings by %g", tn, mdq);
+    const int E = 128;
+    double worst = 1;
+    int agree = 0;
+    for (int i = 0; i < 4; i++) {
+        double c = cosine(r32->img[i], rq.img[i], E);
+        worst = fmin(worst, c);
+        CHECK_MSG(c >= 0.9995, "%s image %d: cosine %.6f", tn, i, c);
+        /* Random weights make near-ties (the reference's top-2 logits differ by 3e-4..1e-2): where
+         * the labels differ, the quantized choice must be within 0.005 logits of the F32 best. */
+        int t32 = top_label(r32->img[i], r32, E), t8 = top_label(rq.img[i], &rq, E);
+        float d32 = 0, d8 = 0;
+        for (int k = 0; k < E; k++) {
+            d32 += r32->img[i][k] * r32->txt[t32][k];
+            d8 += r32->img[i][k] * r32->txt[t8][k];
+        }
+        const double scale = 19.2836971282959;
+        agree += t32 == t8;
+        CHECK_MSG(scale * (d32 - d8) <= 0.005, "%s image %d: top label %d, F32 %d (F32 margin %.5f logits)", tn, i, t8,
+                  t32, scale * (d32 - d8));
+    }
+    for (int i = 0; i < 16; i++) {
+        double c = cosine(r32->txt[i], rq.txt[i], E);
+        worst = fmin(worst, c);
+        CHECK_MSG(c >= 0.9995, "%s text %d: cosine %.6f", tn, i, c);
+    }
+    printf("%s: worst cosine with F32 %.6f, same top label on %d/4 images\n", tn, worst, agree);
+    CHECK(agree >= 3);
+}
+
 int main(void)
 {
     const char *dir = test_ref("biomedclip-tiny");
@@ -446,47 +494,10 @@ int main(void)
     printf("F32 repacked vs in place: max |diff| %.3g\n", mdp);
     CHECK_MSG(mdp <= 1e-6, "repacked weights change the F32 embeddings by %g", mdp);
 
-    /* Q8_0 linear layers: embeddings close to F32 and the same zero-shot top label. */
-    char q8[1024];
-    snprintf(q8, sizeof q8, "%s", test_tmp("biomedclip-tiny-q8_0.gguf"));
-    requant(f32, q8, GGML_TYPE_Q8_0);
-    static run rq, rqp;
-    encode_all(q8, ref, false, &rq, pool, false);
-    encode_all(q8, ref, false, &rqp, pool, true);
-    double mdq = 0;
-    for (int i = 0; i < 4 * 1024; i++)
-        mdq = fmax(mdq, fabs((double)rq.img[i / 1024][i % 1024] - rqp.img[i / 1024][i % 1024]));
-    for (int i = 0; i < 16 * 1024; i++)
-        mdq = fmax(mdq, fabs((double)rq.txt[i / 1024][i % 1024] - rqp.txt[i / 1024][i % 1024]));
-    printf("Q8_0 repacked vs in place: max |diff| %.3g\n", mdq);
-    CHECK_MSG(mdq <= 1e-6, "repacked weights change the Q8_0 embeddings by %g", mdq);
-    const int E = 128;
-    double worst = 1;
-    int agree = 0;
-    for (int i = 0; i < 4; i++) {
-        double c = cosine(r32.img[i], rq.img[i], E);
-        worst = fmin(worst, c);
-        CHECK_MSG(c >= 0.9995, "Q8_0 image %d: cosine %.6f", i, c);
-        /* Random weights make near-ties (the reference's top-2 logits differ by 3e-4..1e-2): where
-         * the labels differ, the Q8_0 choice must be within 0.005 logits of the F32 best. */
-        int t32 = top_label(r32.img[i], &r32, E), t8 = top_label(rq.img[i], &rq, E);
-        float d32 = 0, d8 = 0;
-        for (int k = 0; k < E; k++) {
-            d32 += r32.img[i][k] * r32.txt[t32][k];
-            d8 += r32.img[i][k] * r32.txt[t8][k];
-        }
-        const double scale = 19.2836971282959;
-        agree += t32 == t8;
-        CHECK_MSG(scale * (d32 - d8) <= 0.005, "Q8_0 image %d: top label %d, F32 %d (F32 margin %.5f logits)", i, t8,
-                  t32, scale * (d32 - d8));
-    }
-    for (int i = 0; i < 16; i++) {
-        double c = cosine(r32.txt[i], rq.txt[i], E);
-        worst = fmin(worst, c);
-        CHECK_MSG(c >= 0.9995, "Q8_0 text %d: cosine %.6f", i, c);
-    }
-    printf("Q8_0: worst cosine with F32 %.6f, same top label on %d/4 images\n", worst, agree);
-    CHECK(agree >= 3);
+    /* Q8_0 linear layers, then I8_PC (per-channel int8 weights, per-row int8 activations):
+     * embeddings close to F32 and the same zero-shot top label. */
+    fidelity(f32, "biomedclip-tiny-q8_0.gguf", GGML_TYPE_Q8_0, "Q8_0", &r32, ref, pool);
+    fidelity(f32, "biomedclip-tiny-i8pc.gguf", MEDGE_TYPE_I8_PC, "I8_PC", &r32, ref, pool);
 
     test_bad_inputs(f32);
     medge_pool_free(pool);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static void usage(FILE *f)
 {
@@ -22,6 +23,11 @@ static void usage(FILE *f)
             "\n"
             "TYPE: %s\n"
             "  (Q4_K = Q4_K_M, Q3_K = Q3_K_M, Q5_K = Q5_K_M; Q2_K_S needs --imatrix)\n"
+            "  or I8_PC (BiomedCLIP models): the linear layers of both towers (v.blk.*, t.blk.*, v.proj,\n"
+            "  t.proj.*) as per-channel int8 - one float scale per output row, activations quantized per\n"
+            "  row at run time, int32 sums: the scheme of ONNX Runtime's dynamic INT8 - and the rest as\n"
+            "  Q8_0 does. I8_PC is medge's own tensor type (GGUF type id 0x4d450001, outside ggml's ids):\n"
+            "  llama.cpp does not load such a file (its GGUF reader rejects the unknown type).\n"
             "\n"
             "options:\n"
             "  -t, --threads N            worker threads (default: one per core)\n"
@@ -40,7 +46,7 @@ static void usage(FILE *f)
             "  -h, --help                 this text\n"
             "\n"
             "T is a tensor type: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,\n"
-            "IQ4_NL, IQ4_XS.\n"
+            "IQ4_NL, IQ4_XS, I8_PC (see above; rows a multiple of 32).\n"
             "Works on text models, on mmproj (arch clip) files and on GGUFs of tensors without a model\n"
             "architecture llama.cpp knows (e.g. test vectors; with or without --pure: there,\n"
             "every 2-D F32 tensor whose rows fit the block size is quantized and the rest copied).\n"
@@ -161,7 +167,19 @@ static int run(int argc, char **argv)
         goto done;
     }
     const char *in = pos[0], *out = n_pos == 3 ? pos[1] : NULL, *tname = pos[n_pos - 1];
-    p.recipe.ftype = quant_ftype_from_name(tname);
+    if (strcasecmp(tname, "I8_PC") == 0) {
+        /* Q8_0's recipe, with every linear layer of a BiomedCLIP model (blocks and projection heads)
+         * as per-channel int8, after the user's own --tensor-type rules */
+        p.recipe.ftype = QFT_Q8_0;
+        char *pat = strdup("^[vt]\\.(blk\\.[0-9]+\\.|proj\\.)");
+        if (!pat)
+            goto done;
+        ov[p.recipe.n_overrides].pattern = pat;
+        ov[p.recipe.n_overrides].type = MEDGE_TYPE_I8_PC;
+        p.recipe.n_overrides++;
+    } else {
+        p.recipe.ftype = quant_ftype_from_name(tname);
+    }
     if (p.recipe.ftype < 0) {
         fprintf(stderr, "medge quantize: unknown type '%s'; one of: %s\n", tname, quant_ftype_list());
         rc = 2;

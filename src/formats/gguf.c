@@ -388,8 +388,10 @@ static medge_status parse(gguf_ctx *ctx)
         uint64_t rows = nel / (t->ne[0] ? (uint64_t)t->ne[0] : 1);
         if (t->ne[0] == 0)
             rows = 0;
+        uint64_t extra = 0; /* per-row prefix of medge's own row types (quant/types.h) */
         if (!medge_mul_u64(rows, (uint64_t)(t->ne[0] / tr->blck), &t->nbytes) ||
-            !medge_mul_u64(t->nbytes, tr->type_size, &t->nbytes)) {
+            !medge_mul_u64(t->nbytes, tr->type_size, &t->nbytes) || !medge_mul_u64(rows, tr->row_extra, &extra) ||
+            t->nbytes + extra < t->nbytes || (t->nbytes += extra) > (uint64_t)INT64_MAX) {
             rc = medge_err(MEDGE_ERR_FORMAT, "tensor '%s': size overflows", t->name.s);
             goto done;
         }
@@ -893,7 +895,7 @@ medge_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t t
     if (t->ne[0] % tr->blck)
         return medge_err(MEDGE_ERR_INVALID_ARG, "tensor '%s': row length %lld is not a multiple of the %s block size %d", name,
                          (long long)t->ne[0], tr->name, tr->blck);
-    t->nbytes = t->ne[0] ? nel / (uint64_t)tr->blck * tr->type_size : 0;
+    t->nbytes = t->ne[0] ? nel / (uint64_t)tr->blck * tr->type_size + nel / (uint64_t)t->ne[0] * tr->row_extra : 0;
     if (w->n_t) {
         const wtensor *p = &w->t[w->n_t - 1];
         t->offset = p->offset + medge_pad_u64(p->nbytes, w->alignment);

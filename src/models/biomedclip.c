@@ -8,7 +8,9 @@
  * are split across the pool here. */
 #include "models/biomedclip.h"
 #include "core/log.h"
+#include "quant/i8pc.h"
 #include "ops/gelu-fast.h"
+#include "ops/gemm-i8.h"
 #include "ops/kernels.h"
 
 #include <ctype.h>
@@ -379,7 +381,8 @@ static void layernorm(medge_pool *pool, float *x, float *dst, const float *w, co
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 typedef struct pack_job {
-    const ops_gemm_kernel *g;
+    void (*pack_w)(int n, int nr, const void *w, size_t ws, void *panel);
+    long rows;
     const medge_tensor *W;
     uint8_t *dst;
     size_t panel_bytes;
@@ -391,11 +394,11 @@ static void pack_fn(void *ctx, int ith, int nth)
     pack_job *j = ctx;
     long b, e;
     medge_split(j->n_panels, ith, nth, &b, &e);
-    const long rows = j->g->rows, nrows = (long)j->W->ne[1];
+    const long rows = j->rows, nrows = (long)j->W->ne[1];
     for (long p = b; p < e; p++) {
         const long r0 = p * rows;
         const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
-        j->g->pack_w((int)j->W->ne[0], nr, (const uint8_t *)j->W->data + (size_t)r0 * j->W->nb1, j->W->nb1,
+        j->pack_w((int)j->W->ne[0], nr, (const uint8_t *)j->W->data + (size_t)r0 * j->W->nb1, j->W->nb1,
                      j->dst + (size_t)p * j->panel_bytes);
     }
 }
@@ -416,15 +419,27 @@ static void advise_pages(const medge_map *map, const void *p, size_t n, int advi
 /* Bytes of L's panels, 0 when its type has no panel layout (ops_matmul then reads rows in place). */
 static size_t lin_packed_size(const bmc_lin *L, size_t *panel_bytes)
 {
-    const ops_kernels *k = ops_kernels_get();
-    if (L->w.type >= GGML_TYPE_COUNT || L->w.ne[0] > (1 << 28))
+    if (L->w.ne[0] > (1 << 28))
         return 0;
-    const ops_gemm_kernel *g = k->w[L->w.type].gemm;
-    if (!g || !g->pack_w || g->rows <= 0)
-        return 0;
-    *panel_bytes = align64(g->panel_bytes((int)L->w.ne[0]));
+    size_t pb;
+    long rows;
+    if (L->w.type == MEDGE_TYPE_I8_PC) {
+        const ops_i8_gemm *g = ops_i8_gemm_get();
+        pb = g->panel_bytes((int)L->w.ne[0]);
+        rows = g->rows;
+    } else {
+        const ops_kernels *k = ops_kernels_get();
+        if (L->w.type >= GGML_TYPE_COUNT)
+            return 0;
+        const ops_gemm_kernel *g = k->w[L->w.type].gemm;
+        if (!g || !g->pack_w || g->rows <= 0)
+            return 0;
+        pb = g->panel_bytes((int)L->w.ne[0]);
+        rows = g->rows;
+    }
+    *panel_bytes = align64(pb);
     size_t total;
-    if (!medge_mul_size(*panel_bytes, (size_t)((L->w.ne[1] + g->rows - 1) / g->rows), &total))
+    if (!medge_mul_size(*panel_bytes, (size_t)((L->w.ne[1] + rows - 1) / rows), &total))
         return 0;
     return total;
 }
@@ -495,8 +510,15 @@ medge_status bmc_prepack(bmc_model *m, medge_pool *pool)
 #if defined(MADV_POPULATE_READ)
         advise_pages(map, L->w.data, src_bytes, MADV_POPULATE_READ); /* one call instead of a fault per page */
 #endif
-        const ops_gemm_kernel *g = k->w[L->w.type].gemm;
-        pack_job j = {g, &L->w, block + off, pb, (long)((L->w.ne[1] + g->rows - 1) / g->rows)};
+        pack_job j = {NULL, 0, &L->w, block + off, pb, 0};
+        if (L->w.type == MEDGE_TYPE_I8_PC) {
+            j.pack_w = ops_i8_gemm_get()->pack_w;
+            j.rows = ops_i8_gemm_get()->rows;
+        } else {
+            j.pack_w = k->w[L->w.type].gemm->pack_w;
+            j.rows = k->w[L->w.type].gemm->rows;
+        }
+        j.n_panels = (long)((L->w.ne[1] + j.rows - 1) / j.rows);
         medge_pool_run(pool, pack_fn, &j);
         L->panels = block + off;
         L->panel_bytes = pb;
@@ -541,6 +563,81 @@ static void pmm_act(void *ctx, int ith, int nth)
     }
 }
 
+/* + bias, then GELU when gelu, on the nr outputs r0.. of n rows of y (row stride ld) */
+static void epilogue(float *y, size_t ld, long r0, int nr, int n, const float *bias, int gelu)
+{
+    for (int t = 0; t < n; t++) {
+        float *yr = y + (size_t)t * ld + (size_t)r0;
+        const float *br = bias + r0;
+        for (int i = 0; i < nr; i++)
+            yr[i] += br[i];
+        if (gelu)
+            ops_gelu_erf_fast(yr, nr);
+    }
+}
+
+/* I8_PC products (ops/gemm-i8.h): activation rows quantized per row, then the tile over the
+ * repacked panels, or the reference dot over the rows in place when the weight is not repacked. */
+typedef struct i8_job {
+    const ops_i8_gemm *g;
+    const bmc_lin *L;
+    const float *x;
+    float *y;
+    int n;
+    uint8_t *act; /* the activation rows in g's layout */
+    const float *bias;
+    int gelu;
+} i8_job;
+
+static void i8_act(void *ctx, int ith, int nth)
+{
+    i8_job *j = ctx;
+    const int G = j->g->act_group, ng = (j->n + G - 1) / G;
+    long b, e;
+    medge_split(ng, ith, nth, &b, &e);
+    const int t1 = (int)e * G < j->n ? (int)e * G : j->n;
+    if ((int)b * G < t1)
+        j->g->quantize_act(j->x, (size_t)j->L->w.ne[0], (int)j->L->w.ne[0], (int)b * G, t1, j->act);
+}
+
+static void i8_rows(void *ctx, int ith, int nth)
+{
+    i8_job *j = ctx;
+    const int ne0 = (int)j->L->w.ne[0];
+    const long nrows = (long)j->L->w.ne[1], rows = j->L->panels ? j->g->rows : 16, npan = (nrows + rows - 1) / rows;
+    long b, e;
+    medge_split(npan, ith, nth, &b, &e);
+    for (long p = b; p < e; p++) {
+        const long r0 = p * rows;
+        const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
+        if (j->L->panels) {
+            j->g->tile(ne0, nr, j->n, j->L->panels + (size_t)p * j->L->panel_bytes, j->act, j->y + r0, (size_t)nrows);
+        } else { /* reference: the activation rows are the reference's (j->g is the reference table) */
+            for (int t = 0; t < j->n; t++)
+                for (int r = 0; r < nr; r++)
+                    j->y[(size_t)t * (size_t)nrows + (size_t)(r0 + r)] =
+                        quant_i8pc_dot(ne0, (const uint8_t *)j->L->w.data + (size_t)(r0 + r) * j->L->w.nb1,
+                                       j->act + (size_t)t * quant_i8pc_act_bytes(ne0));
+        }
+        if (j->bias)
+            epilogue(j->y, (size_t)nrows, r0, nr, j->n, j->bias, j->gelu);
+    }
+}
+
+static medge_status matmul_i8(bmc_work *wk, const bmc_lin *L, const float *x, float *y, int n, const float *b, int gelu)
+{
+    if (n <= 0)
+        return MEDGE_OK;
+    const ops_i8_gemm *g = L->panels ? ops_i8_gemm_get() : ops_i8_gemm_ref();
+    const size_t act = g->act_bytes((int)L->w.ne[0], n);
+    MEDGE_TRY(ops_scratch_reserve(&wk->scratch, act + 64));
+    i8_job j = {g, L, x, y, n, wk->scratch.buf, b, gelu};
+    medge_pool *pool = (double)L->w.ne[0] * (double)L->w.ne[1] * n < (1 << 18) ? NULL : wk->pool;
+    medge_pool_run(n > g->act_group ? pool : NULL, i8_act, &j);
+    medge_pool_run(pool, i8_rows, &j);
+    return MEDGE_OK;
+}
+
 static void pmm_rows(void *ctx, int ith, int nth)
 {
     pmm_job *j = ctx;
@@ -552,16 +649,8 @@ static void pmm_rows(void *ctx, int ith, int nth)
         const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
         j->g->tile((int)j->L->w.ne[0], nr, j->n, j->L->panels + (size_t)p * j->L->panel_bytes, 0, j->a, j->a_row,
                    j->y + r0, (size_t)nrows);
-        if (!j->bias)
-            continue;
-        for (int t = 0; t < j->n; t++) {
-            float *yr = j->y + (size_t)t * (size_t)nrows + (size_t)r0;
-            const float *br = j->bias + r0;
-            for (int i = 0; i < nr; i++)
-                yr[i] += br[i];
-            if (j->gelu)
-                ops_gelu_erf_fast(yr, nr);
-        }
+        if (j->bias)
+            epilogue(j->y, (size_t)nrows, r0, nr, j->n, j->bias, j->gelu);
     }
 }
 
@@ -570,6 +659,8 @@ static void pmm_rows(void *ctx, int ith, int nth)
 static medge_status matmul_ep(bmc_work *wk, const bmc_lin *L, const float *x, float *y, int n, const float *b,
                               int gelu)
 {
+    if (L->w.type == MEDGE_TYPE_I8_PC)
+        return matmul_i8(wk, L, x, y, n, b, gelu);
     if (!L->panels) {
         MEDGE_TRY(ops_matmul(wk->pool, &wk->scratch, &L->w, x, y, n));
         if (b && gelu)

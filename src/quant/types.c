@@ -1,6 +1,7 @@
 /* types.c - the table of ggml type traits and fp16/bf16 conversion. Row functions for each
  * block format live in dequant.c, quantize.c and vecdot.c and are wired into the table here. */
 #include "quant/types.h"
+#include "quant/i8pc.h"
 #include "quant/quant.h"
 
 #include <stdlib.h>
@@ -450,6 +451,8 @@ static const quant_traits g_traits[GGML_TYPE_COUNT] = {
 
 const quant_traits *quant_get_traits(uint32_t type)
 {
+    if (type == (uint32_t)MEDGE_TYPE_I8_PC)
+        return &quant_i8pc_traits;
     if (type >= GGML_TYPE_COUNT || !g_traits[type].name)
         return NULL;
     return &g_traits[type];
@@ -460,6 +463,8 @@ int quant_type_from_name(const char *name)
     for (int t = 0; t < GGML_TYPE_COUNT; t++)
         if (g_traits[t].name && strcasecmp(g_traits[t].name, name) == 0)
             return t;
+    if (strcasecmp(quant_i8pc_traits.name, name) == 0)
+        return (int)MEDGE_TYPE_I8_PC;
     return -1;
 }
 
@@ -474,7 +479,7 @@ size_t quant_row_size(uint32_t type, int64_t n)
     const quant_traits *t = quant_get_traits(type);
     if (!t || n < 0 || n % t->blck)
         return 0;
-    return (size_t)(n / t->blck) * t->type_size;
+    return t->row_extra + (size_t)(n / t->blck) * t->type_size;
 }
 
 float medge_fp16_to_fp32(uint16_t h)

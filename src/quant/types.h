@@ -39,7 +39,11 @@ enum ggml_type {
     GGML_TYPE_TQ1_0 = 34,
     GGML_TYPE_TQ2_0 = 35,
     GGML_TYPE_MXFP4 = 39,
-    GGML_TYPE_COUNT = 40
+    GGML_TYPE_COUNT = 40,
+    /* medge's own types: ids far above ggml's (which grow by one from GGML_TYPE_COUNT), so they
+     * never collide; they are not indexes of the per-type arrays (those stop at GGML_TYPE_COUNT).
+     * llama.cpp rejects a GGUF holding one. */
+    MEDGE_TYPE_I8_PC = 0x4d450001 /* per-channel int8 weights, per-row int8 activations (quant/i8pc.h) */
 };
 
 #define QK_K 256
@@ -58,6 +62,7 @@ typedef struct quant_traits {
     quant_from_float_fn from_float_ref; /* reference quantizer without imatrix; NULL: none */
     enum ggml_type vec_dot_type;        /* activation type for vec_dot */
     quant_vec_dot_fn vec_dot;           /* portable reference; NULL: none */
+    size_t row_extra;                   /* bytes per row before its blocks (I8_PC: the row's scale); 0 for ggml's */
 } quant_traits;
 
 /* Traits of a type id read from a file; NULL when the id is unknown (check before use). */
@@ -65,7 +70,7 @@ const quant_traits *quant_get_traits(uint32_t type);
 /* Type id by ggml name (case-insensitive), -1 if unknown. */
 int quant_type_from_name(const char *name);
 const char *quant_type_name(uint32_t type); /* "?" for unknown */
-/* Bytes of a row of n elements; 0 when n is not a multiple of the block size. */
+/* Bytes of a row of n elements (row_extra + blocks); 0 when n is not a multiple of the block size. */
 size_t quant_row_size(uint32_t type, int64_t n);
 
 /* fp16 / bf16 conversions, bit-exact with ggml's reference (round to nearest even; bf16 keeps

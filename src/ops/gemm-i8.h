@@ -1,0 +1,40 @@
+/* gemm-i8.h - products with I8_PC weights (quant/i8pc.h: per-channel int8 weights, per-row int8
+ * activations, int32 sums): a small table of its own, like ops_gemm_kernel in kernels.h, chosen once
+ * per process. The portable C version (gemm-i8.c) is the reference; on x86-64 with AVX-512 VNNI the
+ * tile of src/ops/arch/x86/gemm-i8-avx512.c replaces it (MEDGE_FORCE_SCALAR=1 keeps the reference).
+ * Every version gives each output bit for bit equal to quant_i8pc_dot, since the integer sums are
+ * exact and the float rescale is the same. */
+#ifndef MEDGE_OPS_GEMM_I8_H
+#define MEDGE_OPS_GEMM_I8_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ops_i8_gemm {
+    const char *name;
+    int rows; /* weight rows per panel */
+    /* bytes of one panel of `rows` rows of n elements (a multiple of 64) */
+    size_t (*panel_bytes)(int n);
+    /* copy nr <= rows I8_PC weight rows (n elements, row stride ws bytes; missing rows as zeros) into
+     * a panel (64-byte aligned) */
+    void (*pack_w)(int n, int nr, const void *w, size_t ws, void *panel);
+    /* Activations: nt rows of n floats become act_bytes(n, nt) bytes (64-byte aligned) in the tile's
+     * layout; quantize_act converts rows [t0, t1) (row t at x + t * ldx), each exactly as
+     * quant_i8pc_quantize_act does; ranges handed to different threads must start at multiples of
+     * act_group (a group of rows shares cache lines). */
+    size_t (*act_bytes)(int n, int nt);
+    int act_group;
+    void (*quantize_act)(const float *x, size_t ldx, int n, int t0, int t1, void *act);
+    /* y[t * ys + r] = quant_i8pc_dot(n, W row r, activation row t) for r < nr, t < nt */
+    void (*tile)(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys);
+} ops_i8_gemm;
+
+/* The table for this CPU (thread-safe, static). */
+const ops_i8_gemm *ops_i8_gemm_get(void);
+/* The portable reference. */
+const ops_i8_gemm *ops_i8_gemm_ref(void);
+
+#if defined(MEDGE_ARCH_x86)
+/* src/ops/arch/x86/gemm-i8-avx512.c (AVX-512 F/BW/VL + VNNI) */
+extern const ops_i8_gemm x86_avx512_i8_gemm;
+#endif
+#endif

@@ -1,0 +1,180 @@
+/* test-biomedclip-i8.c - the I8_PC per-channel int8 type (quant/i8pc.h) and its products
+ * (ops/gemm-i8.h): reference quantizers on hand-checked rows, the type's traits and GGUF sizing
+ * (a file written and read back), and the tile of this CPU against the reference dot at odd
+ * sizes (every output bit for bit: the integer sums are exact). */
+#include "test.h"
+#include "core/error.h"
+#include "formats/gguf.h"
+#include "ops/gemm-i8.h"
+#include "quant/i8pc.h"
+#include "quant/quant.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+static void test_reference(void)
+{
+    /* 32 values: amax 2.54 -> d = 0.02, codes round(x / 0.02) with halves to even */
+    float x[32] = {0};
+    x[0] = 2.54f, x[1] = -2.54f, x[2] = 0.01f, x[3] = 0.03f, x[4] = -1.0f, x[5] = 0.0f, x[6] = 1.27f;
+    uint8_t row[36];
+    quant_i8pc_quantize_row(x, row, 32);
+    float d;
+    memcpy(&d, row, 4);
+    CHECK_NEAR(d, 0.02f, 1e-8);
+    const int8_t *q = (const int8_t *)(row + 4);
+    CHECK_EQ_INT(q[0], 127);
+    CHECK_EQ_INT(q[1], -127);
+    CHECK_EQ_INT(q[4], -50);
+    CHECK_EQ_INT(q[5], 0);
+    CHECK(q[6] == 63 || q[6] == 64); /* 63.5 up to float rounding of 127 / 2.54 */
+    CHECK_EQ_INT(q[2], (int)lrintf(0.01f * (127.0f / 2.54f)));
+    float y[32];
+    quant_i8pc_dequant_row(row, y, 32);
+    CHECK_NEAR(y[4], -1.0f, 1e-6);
+    /* activation row: same codes, plus the code sum */
+    uint8_t act[40];
+    CHECK_EQ_INT(quant_i8pc_act_bytes(32), 40);
+    quant_i8pc_quantize_act(x, act, 32);
+    CHECK(memcmp(act, row, 4) == 0 && memcmp(act + 8, row + 4, 32) == 0);
+    int32_t sum = 0, s;
+    for (int i = 0; i < 32; i++)
+        sum += q[i];
+    memcpy(&s, act + 4, 4);
+    CHECK_EQ_INT(s, sum);
+    /* dot: (float)isum * (dw * da) */
+    int32_t isum = 0;
+    for (int i = 0; i < 32; i++)
+        isum += (int32_t)q[i] * q[i];
+    CHECK(quant_i8pc_dot(32, row, act) == (float)isum * (d * d));
+    /* a zero row: d = 0, codes 0 */
+    float z[32] = {0};
+    quant_i8pc_quantize_row(z, row, 32);
+    memcpy(&d, row, 4);
+    CHECK(d == 0.0f);
+    for (int i = 0; i < 32; i++)
+        CHECK(row[4 + i] == 0);
+}
+
+static void test_traits_gguf(void)
+{
+    const quant_traits *tr = quant_get_traits(MEDGE_TYPE_I8_PC);
+    CHECK(tr != NULL);
+    if (!tr)
+        return;
+    CHECK_STR(quant_type_name(MEDGE_TYPE_I8_PC), "I8_PC");
+    CHECK_EQ_INT(quant_type_from_name("i8_pc"), (long long)MEDGE_TYPE_I8_PC);
+    CHECK_EQ_INT(quant_row_size(MEDGE_TYPE_I8_PC, 768), 772);
+    CHECK_EQ_INT(quant_row_size(MEDGE_TYPE_I8_PC, 48), 0); /* not a multiple of 32 */
+    CHECK(quant_get_traits(40) == NULL);                    /* ggml's next id stays unknown */
+    CHECK(tr->to_float == NULL);
+    CHECK(quant_can_quantize(MEDGE_TYPE_I8_PC));
+    /* quant_quantize_rows row by row = the reference row quantizer */
+    enum { N = 64, R = 3 };
+    float w[R * N];
+    for (int i = 0; i < R * N; i++)
+        w[i] = frand();
+    uint8_t *a = malloc(R * 68), *b = malloc(R * 68);
+    CHECK_EQ_INT(quant_quantize_rows(MEDGE_TYPE_I8_PC, w, a, R, N, NULL), R * 68);
+    for (int r = 0; r < R; r++)
+        quant_i8pc_quantize_row(w + r * N, b + r * 68, N);
+    CHECK(memcmp(a, b, R * 68) == 0);
+    /* a GGUF tensor of the type: sized rows * (4 + n), read back as written */
+    const char *path = test_tmp("i8pc.gguf");
+    gguf_writer *gw = NULL;
+    CHECK_OK(gguf_writer_open(path, &gw));
+    const int64_t ne[2] = {N, R};
+    CHECK_OK(gguf_writer_add_tensor(gw, "w", MEDGE_TYPE_I8_PC, 2, ne));
+    CHECK_OK(gguf_writer_add_tensor(gw, "after", GGML_TYPE_F32, 1, ne));
+    CHECK_OK(gguf_writer_begin_data(gw));
+    CHECK_OK(gguf_writer_write(gw, a, R * 68));
+    CHECK_OK(gguf_writer_write(gw, w, N * sizeof(float)));
+    CHECK_OK(gguf_writer_finish(gw));
+    gguf_writer_free(gw);
+    gguf_ctx *g = NULL;
+    CHECK_OK(gguf_open(path, &g));
+    const gguf_tensor *t = g ? gguf_get_tensor(g, "w") : NULL, *t2 = g ? gguf_get_tensor(g, "after") : NULL;
+    CHECK(t && t->type == (uint32_t)MEDGE_TYPE_I8_PC && t->nbytes == R * 68 && t->data && memcmp(t->data, a, R * 68) == 0);
+    CHECK(t2 && t2->data && memcmp(t2->data, w, N * sizeof(float)) == 0);
+    gguf_close(g);
+    free(a);
+    free(b);
+}
+
+/* the tile of tab (after its pack_w / quantize_act) equals quant_i8pc_dot on every output */
+static void test_tile(const ops_i8_gemm *tab, int n, int nrows, int nt)
+{
+    const size_t rb = quant_row_size(MEDGE_TYPE_I8_PC, n), ab = quant_i8pc_act_bytes(n);
+    float *wf = malloc(sizeof(float) * (size_t)n), *x = malloc(sizeof(float) * (size_t)n * nt);
+    uint8_t *w = malloc(rb * nrows), *aref = malloc(ab * nt);
+    for (int r = 0; r < nrows; r++) {
+        const float s = r % 5 == 4 ? 0.0f : 1.0f + (float)r; /* zero rows too */
+        for (int i = 0; i < n; i++)
+            wf[i] = s * frand();
+        quant_i8pc_quantize_row(wf, w + (size_t)r * rb, n);
+    }
+    for (int i = 0; i < n * nt; i++)
+        x[i] = (i % 97 == 0 ? 30.0f : 1.0f) * frand();
+    for (int t = 0; t < nt; t++)
+        quant_i8pc_quantize_act(x + (size_t)t * n, aref + (size_t)t * ab, n);
+    const int R = tab->rows, npan = (nrows + R - 1) / R;
+    const size_t pb = (tab->panel_bytes(n) + 63) / 64 * 64;
+    uint8_t *panels = aligned_alloc(64, pb * npan);
+    uint8_t *act = aligned_alloc(64, (tab->act_bytes(n, nt) + 63) / 64 * 64);
+    const size_t ys = (size_t)nrows + 3;
+    float *y = malloc(sizeof(float) * ys * nt);
+    for (size_t i = 0; i < ys * nt; i++)
+        y[i] = -7.0f;
+    for (int p = 0; p < npan; p++)
+        tab->pack_w(n, nrows - p * R < R ? nrows - p * R : R, w + (size_t)p * R * rb, rb, panels + (size_t)p * pb);
+    /* activations in two ranges (as two threads would convert them) */
+    int split = nt / 2 / tab->act_group * tab->act_group;
+    tab->quantize_act(x, (size_t)n, n, 0, split, act);
+    tab->quantize_act(x, (size_t)n, n, split, nt, act);
+    for (int p = 0; p < npan; p++)
+        tab->tile(n, nrows - p * R < R ? nrows - p * R : R, nt, panels + (size_t)p * pb, act, y + p * R, ys);
+    int bad = 0;
+    for (int t = 0; t < nt; t++) {
+        for (int r = 0; r < nrows; r++) {
+            const float want = quant_i8pc_dot(n, w + (size_t)r * rb, aref + (size_t)t * ab);
+            if (y[(size_t)t * ys + r] != want && bad++ < 3)
+                fprintf(stderr, "%s n=%d rows=%d nt=%d: y[%d][%d] = %.9g, reference %.9g\n", tab->name, n, nrows, nt, t, r,
+                        y[(size_t)t * ys + r], want);
+        }
+        for (size_t r = (size_t)nrows; r < ys; r++)
+            bad += y[(size_t)t * ys + r] != -7.0f; /* nothing written past the rows */
+    }
+    CHECK_MSG(bad == 0, "%s: %d outputs differ from the reference (n %d, rows %d, tokens %d)", tab->name, bad, n, nrows, nt);
+    free(wf);
+    free(x);
+    free(w);
+    free(aref);
+    free(panels);
+    free(act);
+    free(y);
+}
+
+int main(void)
+{
+    test_reference();
+    test_traits_gguf();
+    const ops_i8_gemm *tabs[2] = {ops_i8_gemm_ref(), ops_i8_gemm_get()};
+    printf("I8_PC products: %s\n", tabs[1]->name);
+    const int ns[] = {32, 96, 768}, rows[] = {1, 15, 16, 17, 33, 64, 70}, toks[] = {1, 5, 12, 13, 25, 31};
+    for (int k = 0; k < 2; k++)
+        for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+            for (size_t b = 0; b < sizeof rows / sizeof *rows; b++)
+                for (size_t c = 0; c < sizeof toks / sizeof *toks; c++)
+                    test_tile(tabs[k], ns[a], rows[b], toks[c]);
+    TEST_END();
+}

@@ -217,11 +217,9 @@ static void row_plain(const attn_job *j, int t, int h, row_buf *rb)
     const int32_t qp = j->qpos[t];
     const bool f16 = j->type == GGML_TYPE_F16;
     const void *q = qv;
-    if (f16) {
-        uint16_t *q16 = rb->qc;
-        for (int d = 0; d < hd; d++)
-            q16[d] = medge_fp32_to_fp16(qv[d]);
-        q = q16;
+    if (f16) { /* the table's converter: exact, round to nearest even */
+        j->k->fp32_to_fp16_row(qv, rb->qc, hd);
+        q = rb->qc;
     }
     int n = 0;
     for (int vi = 0; vi < j->n_views; vi++) {

@@ -49,6 +49,9 @@ void x86_avx512_attn_row_f16(int hd, int n, const void *q, const void *const *kr
 void x86_avx512_attn_row_f32(int hd, int n, const void *q, const void *const *kr, const void *const *vr,
                              const int32_t *pos, float *work, float *acc, float *out);
 
+/* elem-avx512.c (AVX-512 F/BW/VL): elementwise ops, bit for bit the portable ones */
+void x86_avx512_geglu(int n, float *g, const float *u);
+
 /* gemv-avx512.c (AVX-512 F/BW/VL + VNNI): single-token matrix-vector kernels */
 void x86_avx512_gemv_q4_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);
 void x86_avx512_gemv_q5_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y);

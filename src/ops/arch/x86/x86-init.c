@@ -84,5 +84,6 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
         k->attn_dense[1] = cpu->avx512bf16 ? x86_avx512_attn_bf16 : x86_avx512_attn_f32;
         k->attn_row[0] = x86_avx512_attn_row_f32;
         k->attn_row[1] = x86_avx512_attn_row_f16;
+        k->geglu = x86_avx512_geglu;
     }
 }

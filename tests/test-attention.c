@@ -28,7 +28,7 @@ typedef struct acase {
     int n_past;   /* positions already in the cache */
     int n_tok;    /* batch */
     int window;   /* 0: none */
-    int holes;    /* empty some cache cells */
+    int holes;    /* empty some cache cells (2: also shuffle the cache's positions) */
     int bidir;    /* the batch is a bidirectional range */
     float qscale; /* spread of the scores */
 } acase;
@@ -99,6 +99,12 @@ static void run_case(const acase *c, medge_pool *pool)
     for (int ps = c->n_past > c->cap ? c->n_past - c->cap : 0; ps < c->n_past; ps++)
         if (!c->holes || rnd() % 7 != 0)
             p0[ps % c->cap] = ps;
+    if (c->holes == 2) /* positions out of order: the kernels' interval path must step aside */
+        for (int i = c->cap - 1; i > 0; i--) {
+            int r = (int)(rnd() % (uint32_t)(i + 1));
+            int32_t tmp = p0[i];
+            p0[i] = p0[r], p0[r] = tmp;
+        }
     for (int t = 0; t < c->n_tok; t++)
         p1[t] = c->n_past + t;
     for (int cell = 0; cell < c->cap + c->n_tok; cell++)
@@ -171,8 +177,8 @@ static void run_case(const acase *c, medge_pool *pool)
 int main(void)
 {
     const ops_kernels *best = ops_kernels_get();
-    printf("kernels: %s, attention rows: F32 %s, F16 %s\n", best->name, best->attn_row[0] ? "SIMD" : "portable",
-           best->attn_row[1] ? "SIMD" : "portable");
+    printf("kernels: %s, attention rows: F32 %s, F16 %s\n", best->name, best->attn_rows[0] ? "SIMD" : "portable",
+           best->attn_rows[1] ? "SIMD" : "portable");
     medge_pool *pool = NULL;
     CHECK_OK(medge_pool_create(2, &pool));
     const bool san = getenv("MEDGE_SANITIZED") != NULL;
@@ -182,6 +188,10 @@ int main(void)
         {"gemma-like after cache", 8, 4, 256, GGML_TYPE_F16, 200, 77, san ? 9 : 33, 0, 0, 0, 2.0f},
         {"ring wrapped, window", 4, 2, 32, GGML_TYPE_F16, 48, 131, 21, 40, 0, 0, 3.0f},
         {"holes in the cache", 4, 1, 32, GGML_TYPE_F16, 96, 70, 19, 0, 1, 0, 1.0f},
+        {"cache positions out of order, window", 4, 2, 32, GGML_TYPE_F16, 64, 60, 13, 30, 2, 0, 2.0f},
+        {"8 query heads per KV head", 8, 1, 32, GGML_TYPE_F16, 40, 30, 11, 0, 0, 0, 1.0f},
+        {"3 query heads per KV head", 6, 2, 16, GGML_TYPE_F16, 40, 30, 11, 20, 0, 0, 1.0f},
+        {"16 query heads per KV head", 16, 1, 16, GGML_TYPE_F32, 20, 10, 7, 0, 0, 0, 1.0f},
         {"bidirectional batch", 2, 2, 16, GGML_TYPE_F16, 32, 5, 37, 0, 0, 1, 1.0f},
         {"wide scores (exp underflow)", 2, 1, 64, GGML_TYPE_F16, 64, 40, 40, 0, 1, 0, 60.0f},
         {"huge scores", 2, 1, 48, GGML_TYPE_F16, 16, 3, 29, 0, 0, 0, 400.0f},

@@ -20,7 +20,7 @@
  * accumulated in float by FMA, divided by the sum at the end.
  * The portable C here (fmaf where ggml fuses) defines the results; none depends on this machine's vectors.
  *
- * SIMD kernels (ops_kernels.attn_row, src/ops/arch/) reproduce the non-flash rows bit for bit.
+ * SIMD kernels (ops_kernels.attn_rows, src/ops/arch/) reproduce the non-flash rows bit for bit.
  * Work is shared across the pool by (token, KV head) units. */
 #include "ops/kernels.h"
 #include "ops/ops.h"
@@ -44,7 +44,8 @@ typedef struct attn_job {
     uint8_t *scratch;
     size_t per_thread; /* bytes of scratch per thread */
     int n_cells;       /* cells of all views */
-    atomic_long next;  /* next (token, KV head) unit to claim */
+    atomic_long next;  /* next unit to claim */
+    size_t rows_work;  /* floats of row-kernel work per thread (multiple of 16) */
 } attn_job;
 
 static int visible(const ops_attn_params *p, int32_t qp, int32_t kp)
@@ -151,9 +152,10 @@ typedef struct row_buf {
     float *acc;         /* [LANES][head_dim] */
     float *tmp;         /* [head_dim] */
     void *qc;           /* q in the key's dot-product type */
+    float *work;        /* OPS_ATTN_ROWS_WORK(OPS_ATTN_ROWS_MAX, n_cells, head_dim) floats (row kernels) */
 } row_buf;
 
-/* The portable C of one row over the gathered cells (what ops_attn_row_fn kernels reproduce). */
+/* The portable C of one row over the gathered cells (what ops_attn_rows_fn kernels reproduce). */
 static void row_plain_ref(int hd, int n, const void *q, const void *const *kr, const void *const *vr,
                           const int32_t *pos, float *s, float *acc, float *o, bool f16)
 {
@@ -206,8 +208,8 @@ static void row_plain_ref(int hd, int n, const void *q, const void *const *kr, c
     }
 }
 
-/* One query row, llama.cpp without flash attention (F16 and F32 caches): the visible cells are
- * gathered in position order, then the row kernel of the table (or the portable C) runs. */
+/* One query row, llama.cpp without flash attention (F16 and F32 caches), portable: the visible
+ * cells are gathered in position order, then row_plain_ref runs. */
 static void row_plain(const attn_job *j, int t, int h, row_buf *rb)
 {
     const ops_attn_params *p = j->p;
@@ -239,11 +241,69 @@ static void row_plain(const attn_job *j, int t, int h, row_buf *rb)
         memset(o, 0, (size_t)hd * sizeof(float));
         return;
     }
-    const ops_attn_row_fn fn = j->k->attn_row[f16];
-    if (fn && hd % LANES == 0)
-        fn(hd, n, q, rb->kr, rb->vr, rb->pos, rb->s, rb->acc, o);
-    else
-        row_plain_ref(hd, n, q, rb->kr, rb->vr, rb->pos, rb->s, rb->acc, o, f16);
+    row_plain_ref(hd, n, q, rb->kr, rb->vr, rb->pos, rb->s, rb->acc, o, f16);
+}
+
+/* Tokens [t0, t0 + nt) x the query heads of KV head hk through the table's row kernel: the cells
+ * visible to any of the tokens are gathered once, each token sees a contiguous range of them
+ * (causal mask, window and bidirectional range all cut position intervals); if some token's cells
+ * are not contiguous (positions out of order in a view), the block goes row by row (row_plain). */
+static void block_rows(const attn_job *j, int t0, int nt, int hk, row_buf *rb, ops_attn_rows_fn fn)
+{
+    const ops_attn_params *p = j->p;
+    const int hd = p->head_dim, G = p->n_head / p->n_kv_head;
+    int n = 0;
+    for (int vi = 0; vi < j->n_views; vi++) {
+        const ops_kv_view *v = &j->views[vi];
+        for (int cc = 0; cc < v->n_cells; cc++) {
+            int c = v->first + cc < v->n_cells ? v->first + cc : v->first + cc - v->n_cells;
+            int any = 0;
+            for (int t = t0; t < t0 + nt && !any; t++)
+                any = visible(p, j->qpos[t], v->pos[c]);
+            if (!any)
+                continue;
+            size_t off = ((size_t)c * (size_t)p->n_kv_head + (size_t)hk) * v->row_bytes;
+            rb->kr[n] = (const uint8_t *)v->k + off;
+            rb->vr[n] = (const uint8_t *)v->v + off;
+            rb->pos[n] = v->pos[c];
+            n++;
+        }
+    }
+    int lo[OPS_ATTN_ROWS_MAX], hi[OPS_ATTN_ROWS_MAX]; /* per token */
+    for (int t = t0; t < t0 + nt; t++) {
+        int a = -1, b = 0, cnt = 0;
+        for (int i = 0; i < n; i++)
+            if (visible(p, j->qpos[t], rb->pos[i])) {
+                a = a < 0 ? i : a;
+                b = i + 1;
+                cnt++;
+            }
+        if (cnt != b - a && a >= 0) { /* not one interval: the whole block row by row */
+            for (int tt = t0; tt < t0 + nt; tt++)
+                for (int h = hk * G; h < (hk + 1) * G; h++)
+                    row_plain(j, tt, h, rb);
+            return;
+        }
+        lo[t - t0] = a < 0 ? 0 : a;
+        hi[t - t0] = a < 0 ? 0 : b;
+    }
+    const float *q[OPS_ATTN_ROWS_MAX];
+    float *out[OPS_ATTN_ROWS_MAX];
+    int rlo[OPS_ATTN_ROWS_MAX], rhi[OPS_ATTN_ROWS_MAX], nq = 0;
+    for (int t = t0; t < t0 + nt; t++)
+        for (int h = hk * G; h < (hk + 1) * G; h++) {
+            const size_t row = ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
+            q[nq] = j->q + row;
+            out[nq] = j->out + row;
+            rlo[nq] = lo[t - t0];
+            rhi[nq] = hi[t - t0];
+            if (++nq == OPS_ATTN_ROWS_MAX) {
+                fn(hd, nq, n, q, rlo, rhi, rb->kr, rb->vr, rb->pos, rb->work, out);
+                nq = 0;
+            }
+        }
+    if (nq)
+        fn(hd, nq, n, q, rlo, rhi, rb->kr, rb->vr, rb->pos, rb->work, out);
 }
 
 /* One query row, llama.cpp's flash-attention "one chunk" kernel (quantized caches). */
@@ -288,8 +348,9 @@ static void row_flash(const attn_job *j, int t, int h, row_buf *rb)
         o[d] = acc[d] * inv;
 }
 
-/* Threads claim one (token, KV head) unit at a time, the last tokens (most visible cells under
- * the causal mask) first, so the parts end together. */
+/* Threads claim one unit at a time, the last tokens (most visible cells under the causal mask)
+ * first, so the parts end together: (block of tokens, KV head) for the row kernels, whose rows
+ * share the key and value loads, else (token, KV head). */
 static void attn_run(void *ctx, int ith, int nth)
 {
     attn_job *j = ctx;
@@ -298,7 +359,8 @@ static void attn_run(void *ctx, int ith, int nth)
     (void)nth;
     uint8_t *base = j->scratch + (size_t)ith * j->per_thread;
     row_buf rb;
-    rb.acc = (float *)base;
+    rb.work = (float *)base;
+    rb.acc = rb.work + j->rows_work;
     rb.tmp = rb.acc + LANES * hd;
     rb.s = rb.tmp + hd;
     rb.pos = (int32_t *)(rb.s + nc);
@@ -306,19 +368,26 @@ static void attn_run(void *ctx, int ith, int nth)
     rb.vr = rb.kr + nc;
     rb.qc = (void *)(((uintptr_t)(rb.vr + nc) + 63) & ~(uintptr_t)63);
     const bool flash = j->type != GGML_TYPE_F16 && j->type != GGML_TYPE_F32;
+    const ops_attn_rows_fn fn = flash || p->head_dim % LANES ? NULL : j->k->attn_rows[j->type == GGML_TYPE_F16];
     const int grp = p->n_head / p->n_kv_head;
-    const long units = (long)j->n_tok * p->n_kv_head;
+    /* tokens per unit: as many as fill the row kernel's rows with the heads of one KV head */
+    const int tb = fn && grp < OPS_ATTN_ROWS_MAX ? OPS_ATTN_ROWS_MAX / grp : 1;
+    const long nblk = (j->n_tok + tb - 1) / tb, units = nblk * p->n_kv_head;
     for (;;) {
         const long u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (u >= units)
             break;
         const long it = units - 1 - u;
-        const int t = (int)(it / p->n_kv_head), hk = (int)(it % p->n_kv_head);
+        const int t0 = (int)(it / p->n_kv_head) * tb, hk = (int)(it % p->n_kv_head);
+        if (fn) {
+            block_rows(j, t0, j->n_tok - t0 < tb ? j->n_tok - t0 : tb, hk, &rb, fn);
+            continue;
+        }
         for (int h = hk * grp; h < (hk + 1) * grp; h++) {
             if (flash)
-                row_flash(j, t, h, &rb);
+                row_flash(j, t0, h, &rb);
             else
-                row_plain(j, t, h, &rb);
+                row_plain(j, t0, h, &rb);
         }
     }
 }
@@ -355,11 +424,14 @@ medge_status ops_attention_k(const ops_kernels *k, medge_pool *pool, ops_scratch
     }
     int nth = medge_pool_size(pool);
     size_t hd = (size_t)p->head_dim, nc = (size_t)n_cells;
-    size_t per = (LANES + 1) * hd * sizeof(float) + nc * (sizeof(float) + sizeof(int32_t)) + 8 +
+    const size_t rows_work = (type == GGML_TYPE_F16 || type == GGML_TYPE_F32) && k->attn_rows[type == GGML_TYPE_F16]
+                                 ? (OPS_ATTN_ROWS_WORK(OPS_ATTN_ROWS_MAX, nc, hd) + 15) & ~(size_t)15
+                                 : 0;
+    size_t per = (rows_work + (LANES + 1) * hd) * sizeof(float) + nc * (sizeof(float) + sizeof(int32_t)) + 8 +
                  2 * nc * sizeof(const void *) + 64 + qrow;
     per = (per + 63) & ~(size_t)63;
     MEDGE_TRY(ops_scratch_reserve(scratch, per * (size_t)nth));
-    attn_job j = {k, p, q, qpos, n_tok, views, n_views, type, out, scratch->buf, per, n_cells, 0};
+    attn_job j = {k, p, q, qpos, n_tok, views, n_views, type, out, scratch->buf, per, n_cells, 0, rows_work};
     atomic_init(&j.next, 0);
     if ((double)n_tok * p->n_head * n_cells * p->head_dim < (1 << 18))
         pool = NULL; /* too little work to wake the pool */

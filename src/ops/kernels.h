@@ -74,13 +74,19 @@ typedef struct ops_attn_kernel {
                  size_t ldo, void *work);
 } ops_attn_kernel;
 
-/* One query row of the non-flash attention of ops/attention.c (F16 or F32 KV cache, hd a multiple
- * of 16), bit for bit what its portable C computes: n >= 1 visible cells in position order, kr[i]
- * and vr[i] the key and value rows (hd elements of the cache type) of cell i, pos[i] its position
- * (lanes and softmax groups are taken from it), q the query already in the cache type; work: n
- * floats, acc: 16 * hd floats (64-byte aligned) of scratch; out: hd floats. */
-typedef void (*ops_attn_row_fn)(int hd, int n, const void *q, const void *const *kr, const void *const *vr,
-                                const int32_t *pos, float *work, float *acc, float *out);
+/* Query rows of the non-flash attention of ops/attention.c (F16 or F32 KV cache, hd a multiple of
+ * 16) over one list of cells, bit for bit what its portable C computes for each row: n cells in
+ * position order, kr[i] and vr[i] the key and value rows (hd elements of the cache type) of cell
+ * i, pos[i] its position (lanes and softmax groups are taken from it); row r (r < nq <= 8) has the
+ * query q[r] (hd floats, rounded to the cache type by the kernel) and sees the cells [lo[r],
+ * hi[r]) (none: zeros), written to out[r] (hd floats). work: OPS_ATTN_ROWS_WORK(nq, n, hd) floats,
+ * 64-byte aligned. Several rows share the key and value loads (e.g. the query heads of one KV
+ * head, several tokens). */
+#define OPS_ATTN_ROWS_MAX 8
+#define OPS_ATTN_ROWS_WORK(nq, n, hd) ((size_t)((nq) + 16) * (size_t)(n) + (size_t)(nq) * (size_t)(hd) + 256)
+typedef void (*ops_attn_rows_fn)(int hd, int nq, int n, const float *const *q, const int *lo, const int *hi,
+                                 const void *const *kr, const void *const *vr, const int32_t *pos, float *work,
+                                 float *const *out);
 
 typedef struct ops_wkernels {
     enum ggml_type act_type; /* activation type of the dot product (ggml's vec_dot_type) */
@@ -99,7 +105,7 @@ typedef struct ops_kernels {
     void (*fp16_to_fp32_row)(const uint16_t *x, float *y, int64_t n);
     void (*fp32_to_fp16_row)(const float *x, uint16_t *y, int64_t n);
     ops_attn_kernel attn_dense[2]; /* by ops_attn_prec (F32, BF16 dot products) */
-    ops_attn_row_fn attn_row[2];   /* [0] F32, [1] F16 KV cache; NULL: attention.c's portable loop */
+    ops_attn_rows_fn attn_rows[2]; /* [0] F32, [1] F16 KV cache; NULL: attention.c's portable loop */
     const char *name; /* "scalar", or what ops_arch_init sets, e.g. "avx2" */
 } ops_kernels;
 

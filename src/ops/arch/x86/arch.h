@@ -44,10 +44,12 @@ extern const ops_attn_kernel x86_avx512_attn_f32;
 extern const ops_attn_kernel x86_avx512_attn_bf16;
 
 /* attn-avx512.c (AVX-512 F/BW/VL): rows of the non-flash attention, bit for bit attention.c */
-void x86_avx512_attn_row_f16(int hd, int n, const void *q, const void *const *kr, const void *const *vr,
-                             const int32_t *pos, float *work, float *acc, float *out);
-void x86_avx512_attn_row_f32(int hd, int n, const void *q, const void *const *kr, const void *const *vr,
-                             const int32_t *pos, float *work, float *acc, float *out);
+void x86_avx512_attn_rows_f16(int hd, int nq, int n, const float *const *q, const int *lo, const int *hi,
+                              const void *const *kr, const void *const *vr, const int32_t *pos, float *work,
+                              float *const *out);
+void x86_avx512_attn_rows_f32(int hd, int nq, int n, const float *const *q, const int *lo, const int *hi,
+                              const void *const *kr, const void *const *vr, const int32_t *pos, float *work,
+                              float *const *out);
 
 /* elem-avx512.c (AVX-512 F/BW/VL): elementwise ops, bit for bit the portable ones */
 void x86_avx512_geglu(int n, float *g, const float *u);

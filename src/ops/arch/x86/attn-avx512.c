@@ -1,15 +1,17 @@
-/* attn-avx512.c - one query row of the non-flash attention of ops/attention.c (ops_attn_row_fn of
+/* attn-avx512.c - query rows of the non-flash attention of ops/attention.c (ops_attn_rows_fn of
  * ops/kernels.h) with AVX-512 F/VL/BW, bit for bit the portable C:
- *  - scores: the portable code keeps 16 lane accumulators per key (lane = element % 16, FMA chain
- *    over the row) and adds them with _mm512_reduce_add_ps's tree; here one vector per key holds
- *    those 16 lanes, 16 keys at a time, and the 16 trees run together through shuffles (each add
- *    pairs the same two values as the portable tree);
+ *  - scores: the portable code keeps 16 lane accumulators per (row, key) (lane = element % 16, FMA
+ *    chain over the row) and adds them with _mm512_reduce_add_ps's tree; here one vector per
+ *    (row, key) holds those 16 lanes, 16 of them at a time (e.g. 8 rows x 2 keys: each key row is
+ *    converted once for all rows), and the 16 trees run together through shuffles (each add pairs
+ *    the same two values as the portable tree);
  *  - softmax: ggml's vector exp (the same FMA sequence; scalef = ldexpf for integral exponents),
  *    group sums per 16 positions exactly as the portable loop;
  *  - values: the accumulator of lane l collects the cells whose position % 16 == l in position
- *    order; for each 16 output elements the 16 lane accumulators stay in registers while a run of
- *    consecutive positions streams past (cell i of the run feeds register i % 16), then the lane
- *    tree gives the outputs. */
+ *    order; 16 output elements at a time, the value rows are converted to floats once for all rows,
+ *    then for each row the 16 lane accumulators stay in registers while a run of consecutive
+ *    positions streams past (cell i of the run feeds register i % 16); the lane tree gives the
+ *    outputs. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off")
 #elif defined(__clang__)
@@ -62,27 +64,35 @@ static inline float reduce16(const float *a)
     return (t4[0] + t4[2]) + (t4[1] + t4[3]);
 }
 
-/* s[i] = score of key i for i < n (keys past n in the last block repeat key n - 1, not stored) */
-INLINE void scores(int hd, int n, const float *qf, const void *const *kr, float *s, int f16)
+/* Scores of NQ rows against the keys [i0, i1): s[r * ns + i] (NK = 16 / NQ keys per block, each
+ * key row converted once for all rows; the last block repeats its last key, not stored). */
+INLINE void scores(int NQ, int hd, int i0, int i1, const float *qf, const void *const *kr, float *s, size_t ns,
+                   int f16)
 {
-    for (int i0 = 0; i0 < n; i0 += 16) {
-        const int nk = n - i0 < 16 ? n - i0 : 16;
+    const int NK = 16 / NQ;
+    for (int b = i0; b < i1; b += NK) {
+        const int nk = i1 - b < NK ? i1 - b : NK;
         const void *k[16];
-        for (int i = 0; i < 16; i++)
-            k[i] = kr[i0 + (i < nk ? i : nk - 1)];
-        __m512 A[16];
+        for (int i = 0; i < NK; i++)
+            k[i] = kr[b + (i < nk ? i : nk - 1)];
+        __m512 A[16]; /* A[i * NQ + r] */
         for (int i = 0; i < 16; i++)
             A[i] = _mm512_setzero_ps();
         for (int e = 0; e < hd; e += 16) {
-            const __m512 q = _mm512_load_ps(qf + e);
-            for (int i = 0; i < 16; i++)
-                A[i] = _mm512_fmadd_ps(ld_row(k[i], (size_t)e, f16), q, A[i]);
+            __m512 q[OPS_ATTN_ROWS_MAX];
+            for (int r = 0; r < NQ; r++)
+                q[r] = _mm512_load_ps(qf + (size_t)r * (size_t)hd + e);
+            for (int i = 0; i < NK; i++) {
+                const __m512 kv = ld_row(k[i], (size_t)e, f16);
+                for (int r = 0; r < NQ; r++)
+                    A[i * NQ + r] = _mm512_fmadd_ps(kv, q[r], A[i * NQ + r]);
+            }
         }
-        const __m512 r = reduce16x16(A);
-        if (nk == 16)
-            _mm512_storeu_ps(s + i0, r);
-        else
-            _mm512_mask_storeu_ps(s + i0, (__mmask16)((1u << nk) - 1), r);
+        float t[16];
+        _mm512_storeu_ps(t, reduce16x16(A));
+        for (int i = 0; i < nk; i++)
+            for (int r = 0; r < NQ; r++)
+                s[(size_t)r * ns + (size_t)(b + i)] = t[i * NQ + r];
     }
 }
 
@@ -106,28 +116,9 @@ INLINE __m512 v_expf(__m512 x)
     return _mm512_mask_blend_ps(ok, big, _mm512_scalef_ps(j, n));
 }
 
-/* The lane accumulators R[0..15] of 16 output elements over the cells [i0, i1) of one run of
- * consecutive positions (cell i0 feeds register 0). */
-INLINE void run_values(int i0, int i1, const void *const *vr, const float *pr, size_t e, int f16, __m512 *R)
+/* Softmax of one row's scores s[0..n) (n >= 1) into probabilities, rounded to F16 for an F16 cache. */
+INLINE void softmax_row(int n, float *s, const int32_t *pos, int f16)
 {
-    int i = i0;
-    for (; i + 16 <= i1; i += 16)
-        for (int l = 0; l < 16; l++)
-            R[l] = _mm512_fmadd_ps(ld_row(vr[i + l], e, f16), _mm512_set1_ps(pr[i + l]), R[l]);
-    for (int l = 0; l < 16; l++)
-        if (i + l < i1)
-            R[l] = _mm512_fmadd_ps(ld_row(vr[i + l], e, f16), _mm512_set1_ps(pr[i + l]), R[l]);
-}
-
-INLINE void row(int hd, int n, const void *qv, const void *const *kr, const void *const *vr, const int32_t *pos,
-                float *s, float *acc, float *out, int f16)
-{
-    /* q as floats (exact for F16) */
-    float *qf = acc;
-    for (int e = 0; e < hd; e += 16)
-        _mm512_store_ps(qf + e, ld_row(qv, (size_t)e, f16));
-    scores(hd, n, qf, kr, s, f16);
-
     __m512 mx = _mm512_set1_ps(-INFINITY);
     int i = 0;
     for (; i + 16 <= n; i += 16)
@@ -135,13 +126,13 @@ INLINE void row(int hd, int n, const void *qv, const void *const *kr, const void
     float m = _mm512_reduce_max_ps(mx);
     for (; i < n; i++)
         m = s[i] > m ? s[i] : m;
-
     /* exps, then the group sums in position order (as the portable loop) */
     const __m512 vm = _mm512_set1_ps(m);
     for (i = 0; i < n; i += 16) {
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         _mm512_mask_storeu_ps(s + i, k, v_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + i), vm)));
     }
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     double sum = 0;
     float g[16];
     int32_t grp = -1;
@@ -152,9 +143,7 @@ INLINE void row(int hd, int n, const void *qv, const void *const *kr, const void
             /* a whole aligned group of consecutive positions: one load */
             if (pos[i] % 16 == 0 && i + 16 <= n &&
                 _mm512_cmpneq_epi32_mask(_mm512_loadu_si512((const void *)(pos + i)),
-                                         _mm512_add_epi32(_mm512_set1_epi32(pos[i]),
-                                                          _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5,
-                                                                           4, 3, 2, 1, 0))) == 0) {
+                                         _mm512_add_epi32(_mm512_set1_epi32(pos[i]), iota)) == 0) {
                 _mm512_storeu_ps(g, _mm512_loadu_ps(s + i));
                 grp = pos[i] / 16;
                 i += 15;
@@ -167,50 +156,104 @@ INLINE void row(int hd, int n, const void *qv, const void *const *kr, const void
     }
     sum += (double)reduce16(g);
     const __m512 inv = _mm512_set1_ps((float)(1.0 / sum));
-    for (i = 0; i < n; i += 16) { /* probabilities, rounded to F16 for an F16 cache */
+    for (i = 0; i < n; i += 16) {
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, s + i), inv);
         if (f16)
             p = _mm512_cvtph_ps(_mm512_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         _mm512_mask_storeu_ps(s + i, k, p);
     }
+}
 
-    /* values, 16 output elements at a time; lanes[l] lives in registers within a run of
-     * consecutive positions, in memory (acc) between runs */
-    __m512 *lanes = (__m512 *)acc;
-    for (int e = 0; e < hd; e += 16) {
+/* The lane accumulators R[0..15] of 16 output elements over the cells [i0, i1) of one run of
+ * consecutive positions (cell i0 feeds register 0); vf[i]: 16 value elements of cell i as floats. */
+INLINE void run_values(int i0, int i1, const float *vf, const float *pr, __m512 *R)
+{
+    int i = i0;
+    for (; i + 16 <= i1; i += 16)
         for (int l = 0; l < 16; l++)
-            lanes[l] = _mm512_setzero_ps();
-        for (int r0 = 0; r0 < n;) {
-            int r1 = r0 + 1;
-            while (r1 < n && pos[r1] == pos[r1 - 1] + 1)
-                r1++;
-            const int L = pos[r0] % 16;
-            __m512 R[16];
-            for (int l = 0; l < 16; l++)
-                R[l] = lanes[(L + l) & 15];
-            run_values(r0, r1, vr, s, (size_t)e, f16, R);
-            for (int l = 0; l < 16; l++)
-                lanes[(L + l) & 15] = R[l];
-            r0 = r1;
+            R[l] = _mm512_fmadd_ps(_mm512_load_ps(vf + (size_t)(i + l) * 16), _mm512_set1_ps(pr[i + l]), R[l]);
+    for (int l = 0; l < 16; l++)
+        if (i + l < i1)
+            R[l] = _mm512_fmadd_ps(_mm512_load_ps(vf + (size_t)(i + l) * 16), _mm512_set1_ps(pr[i + l]), R[l]);
+}
+
+INLINE void rows(int NQ, int hd, int n, const float *const *q, const int *lo, const int *hi, const void *const *kr,
+                 const void *const *vr, const int32_t *pos, float *work, float *const *out, int f16)
+{
+    /* work: lanes [256] | qf [NQ][hd] | vf [n][16] | scores [NQ][n] */
+    __m512 *lanes = (__m512 *)work;
+    float *qf = work + 256, *vf = qf + (size_t)NQ * (size_t)hd, *sc = vf + (size_t)n * 16;
+    int a = n, b = 0;
+    for (int r = 0; r < NQ; r++) {
+        for (int e = 0; e < hd; e += 16) { /* q rounded to the cache type, as floats */
+            __m512 v = _mm512_loadu_ps(q[r] + e);
+            if (f16)
+                v = _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            _mm512_store_ps(qf + (size_t)r * (size_t)hd + e, v);
         }
-        __m512 t8[8], t4[4];
-        for (int l = 0; l < 8; l++)
-            t8[l] = _mm512_add_ps(lanes[l], lanes[l + 8]);
-        for (int l = 0; l < 4; l++)
-            t4[l] = _mm512_add_ps(t8[l], t8[l + 4]);
-        _mm512_storeu_ps(out + e, _mm512_add_ps(_mm512_add_ps(t4[0], t4[2]), _mm512_add_ps(t4[1], t4[3])));
+        if (lo[r] < hi[r]) {
+            a = lo[r] < a ? lo[r] : a;
+            b = hi[r] > b ? hi[r] : b;
+        }
+    }
+    if (a < b)
+        scores(NQ, hd, a, b, qf, kr, sc, (size_t)n, f16);
+    for (int r = 0; r < NQ; r++)
+        if (lo[r] < hi[r])
+            softmax_row(hi[r] - lo[r], sc + (size_t)r * (size_t)n + lo[r], pos + lo[r], f16);
+    for (int e = 0; e < hd; e += 16) {
+        for (int i = a; i < b; i++)
+            _mm512_store_ps(vf + (size_t)i * 16, ld_row(vr[i], (size_t)e, f16));
+        for (int r = 0; r < NQ; r++) {
+            const float *pr = sc + (size_t)r * (size_t)n;
+            for (int l = 0; l < 16; l++)
+                lanes[l] = _mm512_setzero_ps();
+            for (int r0 = lo[r]; r0 < hi[r];) {
+                int r1 = r0 + 1;
+                while (r1 < hi[r] && pos[r1] == pos[r1 - 1] + 1)
+                    r1++;
+                const int L = pos[r0] % 16;
+                __m512 R[16];
+                for (int l = 0; l < 16; l++)
+                    R[l] = lanes[(L + l) & 15];
+                run_values(r0, r1, vf, pr, R);
+                for (int l = 0; l < 16; l++)
+                    lanes[(L + l) & 15] = R[l];
+                r0 = r1;
+            }
+            __m512 t8[8], t4[4];
+            for (int l = 0; l < 8; l++)
+                t8[l] = _mm512_add_ps(lanes[l], lanes[l + 8]);
+            for (int l = 0; l < 4; l++)
+                t4[l] = _mm512_add_ps(t8[l], t8[l + 4]);
+            _mm512_storeu_ps(out[r] + e, _mm512_add_ps(_mm512_add_ps(t4[0], t4[2]), _mm512_add_ps(t4[1], t4[3])));
+        }
     }
 }
 
-void x86_avx512_attn_row_f16(int hd, int n, const void *q, const void *const *kr, const void *const *vr,
-                              const int32_t *pos, float *work, float *acc, float *out)
+#define ROWS_SWITCH(F16)                                                                                               \
+    switch (nq) {                                                                                                      \
+    case 1: rows(1, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
+    case 2: rows(2, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
+    case 3: rows(3, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
+    case 4: rows(4, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
+    case 5: rows(5, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
+    case 6: rows(6, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
+    case 7: rows(7, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
+    default: rows(8, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                           \
+    }
+
+void x86_avx512_attn_rows_f16(int hd, int nq, int n, const float *const *q, const int *lo, const int *hi,
+                              const void *const *kr, const void *const *vr, const int32_t *pos, float *work,
+                              float *const *out)
 {
-    row(hd, n, q, kr, vr, pos, work, acc, out, 1);
+    ROWS_SWITCH(1)
 }
 
-void x86_avx512_attn_row_f32(int hd, int n, const void *q, const void *const *kr, const void *const *vr,
-                              const int32_t *pos, float *work, float *acc, float *out)
+void x86_avx512_attn_rows_f32(int hd, int nq, int n, const float *const *q, const int *lo, const int *hi,
+                              const void *const *kr, const void *const *vr, const int32_t *pos, float *work,
+                              float *const *out)
 {
-    row(hd, n, q, kr, vr, pos, work, acc, out, 0);
+    ROWS_SWITCH(0)
 }

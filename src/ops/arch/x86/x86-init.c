@@ -82,8 +82,8 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
     if (cpu->avx512f && cpu->avx512bw && cpu->avx512vl) {
         k->attn_dense[0] = x86_avx512_attn_f32;
         k->attn_dense[1] = cpu->avx512bf16 ? x86_avx512_attn_bf16 : x86_avx512_attn_f32;
-        k->attn_row[0] = x86_avx512_attn_row_f32;
-        k->attn_row[1] = x86_avx512_attn_row_f16;
+        k->attn_rows[0] = x86_avx512_attn_rows_f32;
+        k->attn_rows[1] = x86_avx512_attn_rows_f16;
         k->geglu = x86_avx512_geglu;
     }
 }

@@ -1,10 +1,12 @@
-/* test-biomedclip-i8.c - the I8_PC per-channel int8 type (quant/i8pc.h) and its products
- * (ops/gemm-i8.h): reference quantizers on hand-checked rows, the type's traits and GGUF sizing
- * (a file written and read back), and the tile of this CPU against the reference dot at odd
- * sizes (every output bit for bit: the integer sums are exact). */
+/* test-biomedclip-i8.c - BiomedCLIP's own product kernels. The I8_PC per-channel int8 type
+ * (quant/i8pc.h) and its products (ops/gemm-i8.h): reference quantizers on hand-checked rows, the
+ * type's traits and GGUF sizing (a file written and read back), and the tile of this CPU against
+ * the reference dot at odd sizes (every output bit for bit: the integer sums are exact). The
+ * small-batch F32 tile (ops/gemm-f32s.h) against fmaf summed in k order, bit for bit. */
 #include "test.h"
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "ops/gemm-f32s.h"
 #include "ops/gemm-i8.h"
 #include "quant/i8pc.h"
 #include "quant/quant.h"
@@ -164,6 +166,47 @@ static void test_tile(const ops_i8_gemm *tab, int n, int nrows, int nt)
     free(y);
 }
 
+static void test_f32s(const ops_f32s_gemm *f, int n, int nrows, int nt)
+{
+    float *w = malloc(sizeof(float) * (size_t)n * nrows), *x = malloc(sizeof(float) * (size_t)n * (nt + 1));
+    for (int i = 0; i < n * nrows; i++)
+        w[i] = frand();
+    for (int i = 0; i < n * (nt + 1); i++)
+        x[i] = frand();
+    const int R = f->rows, npan = (nrows + R - 1) / R;
+    const size_t pb = (f->panel_bytes(n) + 63) / 64 * 64, ys = (size_t)nrows + 2, ldx = (size_t)n + 1;
+    uint8_t *panels = aligned_alloc(64, pb * npan), *act = aligned_alloc(64, (f->act_bytes(n, nt) + 63) / 64 * 64);
+    float *y = malloc(sizeof(float) * ys * nt);
+    for (size_t i = 0; i < ys * nt; i++)
+        y[i] = -7.0f;
+    for (int p = 0; p < npan; p++)
+        f->pack_w(n, nrows - p * R < R ? nrows - p * R : R, w + (size_t)p * R * n, (size_t)n * 4, panels + (size_t)p * pb);
+    int split = nt / 2 / f->act_group * f->act_group;
+    f->pack_act(x, ldx, n, 0, split, act);
+    f->pack_act(x, ldx, n, split, nt, act);
+    for (int p = 0; p < npan; p++)
+        f->tile(n, nrows - p * R < R ? nrows - p * R : R, nt, panels + (size_t)p * pb, act, y + p * R, ys);
+    int bad = 0;
+    for (int t = 0; t < nt; t++) {
+        for (int r = 0; r < nrows; r++) {
+            float acc = 0;
+            for (int k = 0; k < n; k++)
+                acc = fmaf(w[(size_t)r * n + k], x[(size_t)t * ldx + k], acc);
+            if (y[(size_t)t * ys + r] != acc && bad++ < 3)
+                fprintf(stderr, "f32s n=%d rows=%d nt=%d: y[%d][%d] = %.9g, want %.9g\n", n, nrows, nt, t, r,
+                        y[(size_t)t * ys + r], acc);
+        }
+        for (size_t r = (size_t)nrows; r < ys; r++)
+            bad += y[(size_t)t * ys + r] != -7.0f;
+    }
+    CHECK_MSG(bad == 0, "f32s: %d outputs differ (n %d, rows %d, tokens %d)", bad, n, nrows, nt);
+    free(w);
+    free(x);
+    free(panels);
+    free(act);
+    free(y);
+}
+
 int main(void)
 {
     test_reference();
@@ -176,5 +219,12 @@ int main(void)
             for (size_t b = 0; b < sizeof rows / sizeof *rows; b++)
                 for (size_t c = 0; c < sizeof toks / sizeof *toks; c++)
                     test_tile(tabs[k], ns[a], rows[b], toks[c]);
+    const ops_f32s_gemm *f = ops_f32s_gemm_get();
+    printf("small-batch F32 products: %s\n", f ? f->name : "none (kernel table)");
+    const int fn[] = {1, 7, 64, 768}, fr[] = {1, 16, 17, 40}, ft[] = {1, 5, 16, 17, 33};
+    for (size_t a = 0; f && a < sizeof fn / sizeof *fn; a++)
+        for (size_t b = 0; b < sizeof fr / sizeof *fr; b++)
+            for (size_t c = 0; c < sizeof ft / sizeof *ft; c++)
+                test_f32s(f, fn[a], fr[b], ft[c]);
     TEST_END();
 }

@@ -10,11 +10,13 @@
 #include "core/log.h"
 #include "quant/i8pc.h"
 #include "ops/gelu-fast.h"
+#include "ops/gemm-f32s.h"
 #include "ops/gemm-i8.h"
 #include "ops/kernels.h"
 
 #include <ctype.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -423,7 +425,11 @@ static size_t lin_packed_size(const bmc_lin *L, size_t *panel_bytes)
         return 0;
     size_t pb;
     long rows;
-    if (L->w.type == MEDGE_TYPE_I8_PC) {
+    if (L->small) {
+        const ops_f32s_gemm *g = ops_f32s_gemm_get();
+        pb = g->panel_bytes((int)L->w.ne[0]);
+        rows = g->rows;
+    } else if (L->w.type == MEDGE_TYPE_I8_PC) {
         const ops_i8_gemm *g = ops_i8_gemm_get();
         pb = g->panel_bytes((int)L->w.ne[0]);
         rows = g->rows;
@@ -476,6 +482,11 @@ medge_status bmc_prepack(bmc_model *m, medge_pool *pool)
     if (!lins)
         return medge_err(MEDGE_ERR_NOMEM, "out of memory");
     const int n = model_lins(m, lins);
+    /* the text tower multiplies a few tokens (a prompt) per product: F32 weights in the small-batch
+     * panels, each weight read from memory once per prompt */
+    const int n_vision = 2 + 4 * m->vl;
+    for (int i = n_vision; i < n; i++)
+        lins[i]->small = lins[i]->w.type == GGML_TYPE_F32 && ops_f32s_gemm_get() && lins[i]->w.ne[0] <= (1 << 20);
     size_t total = 0, pb = 0;
     for (int i = 0; i < n; i++) {
         size_t sz = lin_packed_size(lins[i], &pb);
@@ -511,7 +522,10 @@ medge_status bmc_prepack(bmc_model *m, medge_pool *pool)
         advise_pages(map, L->w.data, src_bytes, MADV_POPULATE_READ); /* one call instead of a fault per page */
 #endif
         pack_job j = {NULL, 0, &L->w, block + off, pb, 0};
-        if (L->w.type == MEDGE_TYPE_I8_PC) {
+        if (L->small) {
+            j.pack_w = ops_f32s_gemm_get()->pack_w;
+            j.rows = ops_f32s_gemm_get()->rows;
+        } else if (L->w.type == MEDGE_TYPE_I8_PC) {
             j.pack_w = ops_i8_gemm_get()->pack_w;
             j.rows = ops_i8_gemm_get()->rows;
         } else {
@@ -547,6 +561,8 @@ typedef struct pmm_job {
     const uint8_t *a;  /* what the tile reads */
     const float *bias; /* epilogue on each panel while it is in cache: + bias, then GELU if gelu */
     int gelu;
+    atomic_long next; /* next unclaimed panel */
+    long chunk;       /* panels per claim */
 } pmm_job;
 
 static void pmm_act(void *ctx, int ith, int nth)
@@ -561,6 +577,13 @@ static void pmm_act(void *ctx, int ith, int nth)
         if (j->pa)
             j->g->pack_a((int)n, row, j->pa + (size_t)t * j->a_row);
     }
+}
+
+/* Panels per claim when threads take panels from a shared counter: about 4 claims per thread. */
+static long claim_chunk(long npan, const medge_pool *pool)
+{
+    const long c = npan / (4L * (pool ? medge_pool_size(pool) : 1));
+    return c > 0 ? c : 1;
 }
 
 /* + bias, then GELU when gelu, on the nr outputs r0.. of n rows of y (row stride ld) */
@@ -579,7 +602,10 @@ static void epilogue(float *y, size_t ld, long r0, int nr, int n, const float *b
 /* I8_PC products (ops/gemm-i8.h): activation rows quantized per row, then the tile over the
  * repacked panels, or the reference dot over the rows in place when the weight is not repacked. */
 typedef struct i8_job {
-    const ops_i8_gemm *g;
+    const ops_i8_gemm *g; /* I8_PC products; NULL: F32 small-batch (act, tile, rows, group below) */
+    void (*act_fn)(const float *x, size_t ldx, int n, int t0, int t1, void *act);
+    void (*tile)(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys);
+    int rows, group;
     const bmc_lin *L;
     const float *x;
     float *y;
@@ -587,31 +613,38 @@ typedef struct i8_job {
     uint8_t *act; /* the activation rows in g's layout */
     const float *bias;
     int gelu;
+    atomic_long next; /* next unclaimed panel */
+    long chunk;       /* panels per claim */
 } i8_job;
 
 static void i8_act(void *ctx, int ith, int nth)
 {
     i8_job *j = ctx;
-    const int G = j->g->act_group, ng = (j->n + G - 1) / G;
+    const int G = j->group, ng = (j->n + G - 1) / G;
     long b, e;
     medge_split(ng, ith, nth, &b, &e);
     const int t1 = (int)e * G < j->n ? (int)e * G : j->n;
     if ((int)b * G < t1)
-        j->g->quantize_act(j->x, (size_t)j->L->w.ne[0], (int)j->L->w.ne[0], (int)b * G, t1, j->act);
+        j->act_fn(j->x, (size_t)j->L->w.ne[0], (int)j->L->w.ne[0], (int)b * G, t1, j->act);
 }
 
 static void i8_rows(void *ctx, int ith, int nth)
 {
     i8_job *j = ctx;
     const int ne0 = (int)j->L->w.ne[0];
-    const long nrows = (long)j->L->w.ne[1], rows = j->L->panels ? j->g->rows : 16, npan = (nrows + rows - 1) / rows;
-    long b, e;
-    medge_split(npan, ith, nth, &b, &e);
-    for (long p = b; p < e; p++) {
+    const long nrows = (long)j->L->w.ne[1], rows = j->rows, npan = (nrows + rows - 1) / rows;
+    (void)ith, (void)nth;
+    for (long p = 0, e = 0;; p++) {
+        if (p >= e) { /* claim the next chunk of panels: a late or descheduled thread does less */
+            p = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
+            if (p >= npan)
+                break;
+            e = p + j->chunk < npan ? p + j->chunk : npan;
+        }
         const long r0 = p * rows;
         const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
         if (j->L->panels) {
-            j->g->tile(ne0, nr, j->n, j->L->panels + (size_t)p * j->L->panel_bytes, j->act, j->y + r0, (size_t)nrows);
+            j->tile(ne0, nr, j->n, j->L->panels + (size_t)p * j->L->panel_bytes, j->act, j->y + r0, (size_t)nrows);
         } else { /* reference: the activation rows are the reference's (j->g is the reference table) */
             for (int t = 0; t < j->n; t++)
                 for (int r = 0; r < nr; r++)
@@ -628,12 +661,29 @@ static medge_status matmul_i8(bmc_work *wk, const bmc_lin *L, const float *x, fl
 {
     if (n <= 0)
         return MEDGE_OK;
-    const ops_i8_gemm *g = L->panels ? ops_i8_gemm_get() : ops_i8_gemm_ref();
-    const size_t act = g->act_bytes((int)L->w.ne[0], n);
+    i8_job j = {NULL, NULL, NULL, 0, 1, L, x, y, n, NULL, b, gelu, 0, 1};
+    size_t act;
+    if (L->small) {
+        const ops_f32s_gemm *f = ops_f32s_gemm_get();
+        j.act_fn = f->pack_act;
+        j.tile = f->tile;
+        j.rows = f->rows;
+        j.group = f->act_group;
+        act = f->act_bytes((int)L->w.ne[0], n);
+    } else {
+        j.g = L->panels ? ops_i8_gemm_get() : ops_i8_gemm_ref();
+        j.act_fn = j.g->quantize_act;
+        j.tile = j.g->tile;
+        j.rows = L->panels ? j.g->rows : 16;
+        j.group = j.g->act_group;
+        act = j.g->act_bytes((int)L->w.ne[0], n);
+    }
     MEDGE_TRY(ops_scratch_reserve(&wk->scratch, act + 64));
-    i8_job j = {g, L, x, y, n, wk->scratch.buf, b, gelu};
+    j.act = wk->scratch.buf;
     medge_pool *pool = (double)L->w.ne[0] * (double)L->w.ne[1] * n < (1 << 18) ? NULL : wk->pool;
-    medge_pool_run(n > g->act_group ? pool : NULL, i8_act, &j);
+    atomic_init(&j.next, 0);
+    j.chunk = claim_chunk((L->w.ne[1] + j.rows - 1) / j.rows, pool);
+    medge_pool_run(n > j.group ? pool : NULL, i8_act, &j);
     medge_pool_run(pool, i8_rows, &j);
     return MEDGE_OK;
 }
@@ -642,9 +692,14 @@ static void pmm_rows(void *ctx, int ith, int nth)
 {
     pmm_job *j = ctx;
     const long rows = j->g->rows, nrows = (long)j->L->w.ne[1], npan = (nrows + rows - 1) / rows;
-    long b, e;
-    medge_split(npan, ith, nth, &b, &e);
-    for (long p = b; p < e; p++) {
+    (void)ith, (void)nth;
+    for (long p = 0, e = 0;; p++) {
+        if (p >= e) { /* claim the next chunk of panels */
+            p = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
+            if (p >= npan)
+                break;
+            e = p + j->chunk < npan ? p + j->chunk : npan;
+        }
         const long r0 = p * rows;
         const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
         j->g->tile((int)j->L->w.ne[0], nr, j->n, j->L->panels + (size_t)p * j->L->panel_bytes, 0, j->a, j->a_row,
@@ -659,7 +714,7 @@ static void pmm_rows(void *ctx, int ith, int nth)
 static medge_status matmul_ep(bmc_work *wk, const bmc_lin *L, const float *x, float *y, int n, const float *b,
                               int gelu)
 {
-    if (L->w.type == MEDGE_TYPE_I8_PC)
+    if (L->w.type == MEDGE_TYPE_I8_PC || (L->small && L->panels))
         return matmul_i8(wk, L, x, y, n, b, gelu);
     if (!L->panels) {
         MEDGE_TRY(ops_matmul(wk->pool, &wk->scratch, &L->w, x, y, n));
@@ -684,9 +739,11 @@ static medge_status matmul_ep(bmc_work *wk, const bmc_lin *L, const float *x, fl
     MEDGE_TRY(ops_scratch_reserve(&wk->scratch, s_act + s_pa + 64));
     uint8_t *base = wk->scratch.buf;
     pmm_job j = {g, k->quantize_act[wkk->act_type], L, x, y, n, base, g->pack_a ? base + s_act : NULL, act_row, a_row,
-                 NULL, b, gelu};
+                 NULL, b, gelu, 0, 1};
     j.a = direct ? (const uint8_t *)x : g->pack_a ? j.pa : j.act;
     medge_pool *pool = (double)ne0 * (double)L->w.ne[1] * n < (1 << 18) ? NULL : wk->pool;
+    atomic_init(&j.next, 0);
+    j.chunk = claim_chunk((L->w.ne[1] + g->rows - 1) / g->rows, pool);
     if (!direct)
         medge_pool_run(n > 1 ? pool : NULL, pmm_act, &j);
     medge_pool_run(pool, pmm_rows, &j);

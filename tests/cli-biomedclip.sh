@@ -83,6 +83,7 @@ PY
 grep -q "v.blk.0.attn_qkv.weight *I8_PC" "$T/i8pc.info" || fail "qkv not I8_PC"
 grep -q "t.proj.2.weight *I8_PC" "$T/i8pc.info" || fail "t.proj.2 not I8_PC"
 grep -q "t.token_embd.weight *Q8_0" "$T/i8pc.info" || fail "token embedding not Q8_0"
+grep -q "by type:.* I8_PC x 23" "$T/i8pc.info" || fail "info: I8_PC count"
 "$M" eval clip --base "$T/clip.gguf" --model "$T/clip-i8pc.gguf" "$R"/images/*.png --min-cosine 0.9995 --strict -q \
     -t 2 > "$T/i8pc.eval" || fail "I8_PC fidelity: $(cat "$T/i8pc.eval")"
 

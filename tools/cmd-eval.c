@@ -114,14 +114,17 @@ static void provenance(medge_buf *b, const char *path)
     medge_buf_printf(b, "%s", arch);
     if (gguf_get_u32(g, "general.file_type", &ft) == MEDGE_OK)
         medge_buf_printf(b, ", file type %s", quant_ftype_name((int)ft) ? quant_ftype_name((int)ft) : "?");
-    uint64_t count[GGML_TYPE_COUNT] = {0};
+    uint64_t count[GGML_TYPE_COUNT + 1] = {0}; /* slot GGML_TYPE_COUNT: MEDGE_TYPE_I8_PC */
     for (uint64_t i = 0; i < g->n_tensors; i++)
         if (g->tensors[i].type < GGML_TYPE_COUNT)
             count[g->tensors[i].type]++;
+        else if (g->tensors[i].type == (uint32_t)MEDGE_TYPE_I8_PC)
+            count[GGML_TYPE_COUNT]++;
     medge_buf_puts(b, ", tensors:");
-    for (int t = 0; t < GGML_TYPE_COUNT; t++)
+    for (int t = 0; t <= GGML_TYPE_COUNT; t++)
         if (count[t])
-            medge_buf_printf(b, " %llu %s", (unsigned long long)count[t], quant_type_name((uint32_t)t));
+            medge_buf_printf(b, " %llu %s", (unsigned long long)count[t],
+                             quant_type_name(t == GGML_TYPE_COUNT ? (uint32_t)MEDGE_TYPE_I8_PC : (uint32_t)t));
     if (gguf_get_str(g, "quantize.imatrix.file", &imat) == MEDGE_OK) {
         uint32_t chunks = 0;
         const char *ds = NULL;

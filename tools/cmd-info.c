@@ -173,7 +173,8 @@ static int info_gguf_text(const char *path, const gguf_ctx *g, int sha)
             nw = (size_t)g->tensors[i].name.len;
     printf("\ntensors (%llu):\n  %-*s %-7s %-24s %12s %12s%s\n", (unsigned long long)g->n_tensors, (int)nw, "name", "type", "dims",
            "bytes", "offset", sha ? "  sha256" : "");
-    uint64_t count_by_type[GGML_TYPE_COUNT] = {0}, bytes_by_type[GGML_TYPE_COUNT] = {0};
+    /* slot GGML_TYPE_COUNT: medge's own MEDGE_TYPE_I8_PC */
+    uint64_t count_by_type[GGML_TYPE_COUNT + 1] = {0}, bytes_by_type[GGML_TYPE_COUNT + 1] = {0};
     uint64_t total = 0, params = 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const gguf_tensor *t = &g->tensors[i];
@@ -196,9 +197,10 @@ static int info_gguf_text(const char *path, const gguf_ctx *g, int sha)
             printf("  %s", hex);
         }
         putchar('\n');
-        if (t->type < GGML_TYPE_COUNT) {
-            count_by_type[t->type]++;
-            bytes_by_type[t->type] += t->nbytes;
+        const uint32_t slot = t->type == (uint32_t)MEDGE_TYPE_I8_PC ? GGML_TYPE_COUNT : t->type;
+        if (slot <= GGML_TYPE_COUNT) {
+            count_by_type[slot]++;
+            bytes_by_type[slot] += t->nbytes;
         }
         total += t->nbytes;
         params += ne;
@@ -206,10 +208,11 @@ static int info_gguf_text(const char *path, const gguf_ctx *g, int sha)
     human_bytes(total, hb, sizeof hb);
     printf("\ntotal: %llu tensors, %llu parameters (%.2f M), %llu bytes of tensor data (%s)\nby type:", (unsigned long long)g->n_tensors,
            (unsigned long long)params, (double)params / 1e6, (unsigned long long)total, hb);
-    for (int t = 0; t < GGML_TYPE_COUNT; t++)
+    for (int t = 0; t <= GGML_TYPE_COUNT; t++)
         if (count_by_type[t]) {
             human_bytes(bytes_by_type[t], hb, sizeof hb);
-            printf(" %s x %llu (%s);", quant_type_name((uint32_t)t), (unsigned long long)count_by_type[t], hb);
+            printf(" %s x %llu (%s);", quant_type_name(t == GGML_TYPE_COUNT ? (uint32_t)MEDGE_TYPE_I8_PC : (uint32_t)t),
+                   (unsigned long long)count_by_type[t], hb);
         }
     putchar('\n');
     return 0;

@@ -815,6 +815,37 @@ medge_status bmc_encode_image(const bmc_model *m, bmc_work *wk, const float *pix
 
 /* ------------------------------------------------------------------ text */
 
+/* Weight rows per panel of a repacked linear layer. */
+static long lin_rows(const bmc_lin *L)
+{
+    if (L->small)
+        return ops_f32s_gemm_get()->rows;
+    if (L->w.type == MEDGE_TYPE_I8_PC)
+        return ops_i8_gemm_get()->rows;
+    return L->w.type < GGML_TYPE_COUNT && ops_kernels_get()->w[L->w.type].gemm ? ops_kernels_get()->w[L->w.type].gemm->rows : 0;
+}
+
+/* The q, k and v weights of a text layer as one {D, 3D} weight when their panels are adjacent and
+ * of one kind (bmc_prepack lays them out in this order), so one product streams all three. */
+static bool fuse_qkv(const bmc_tlayer *L, bmc_lin *out)
+{
+    const bmc_lin *q = &L->q, *k = &L->k, *v = &L->v;
+    if (!q->panels || !k->panels || !v->panels || q->small != k->small || q->small != v->small || q->w.type != k->w.type ||
+        q->w.type != v->w.type || q->panel_bytes != k->panel_bytes || q->panel_bytes != v->panel_bytes ||
+        q->w.ne[0] != k->w.ne[0] || q->w.ne[0] != v->w.ne[0] || q->w.ne[1] != k->w.ne[1] || q->w.ne[1] != v->w.ne[1])
+        return false;
+    const long rows = lin_rows(q);
+    if (rows <= 0 || q->w.ne[1] % rows)
+        return false;
+    const size_t sz = q->panel_bytes * (size_t)(q->w.ne[1] / rows);
+    if (k->panels != q->panels + sz || v->panels != k->panels + sz)
+        return false;
+    *out = *q;
+    out->w.ne[1] = 3 * q->w.ne[1];
+    out->w.name = "t.blk.attn_qkv (fused)";
+    return true;
+}
+
 medge_status bmc_encode_text(const bmc_model *m, bmc_work *wk, const int32_t *ids, int n, float *feat)
 {
     const int D = m->td, FF = m->tff;
@@ -824,10 +855,11 @@ medge_status bmc_encode_text(const bmc_model *m, bmc_work *wk, const int32_t *id
         if (ids[i] < 0 || ids[i] >= m->n_vocab)
             return medge_err(MEDGE_ERR_RANGE, "biomedclip: token id %d out of range (vocab %d)", ids[i], m->n_vocab);
     const int nth = pool_threads(wk->pool);
-    size_t need = (size_t)n * (6 * D + FF) + bmc_attn_scratch(n, m->th, nth) + (size_t)m->tp0;
+    size_t need = (size_t)n * (6 * D + FF) + bmc_attn_scratch(n, m->th, nth) + (size_t)m->tp0 + 3 * (size_t)D;
     MEDGE_TRY(work_reserve(wk, need));
     float *x = wk->buf, *h = x + (size_t)n * D, *q = h + (size_t)n * D, *k = q + (size_t)n * D, *v = k + (size_t)n * D;
-    float *att = v + (size_t)n * D, *ff = att + (size_t)n * D, *t0 = ff + (size_t)n * FF, *scores = t0 + m->tp0;
+    float *att = v + (size_t)n * D, *ff = att + (size_t)n * D, *t0 = ff + (size_t)n * FF, *qkv_b = t0 + m->tp0;
+    float *scores = qkv_b + 3 * (size_t)D;
 
     MEDGE_TRY(ops_get_row(&m->ttype, 0, h));
     for (int i = 0; i < n; i++) {
@@ -843,10 +875,20 @@ medge_status bmc_encode_text(const bmc_model *m, bmc_work *wk, const int32_t *id
         const bmc_tlayer *L = &m->tlay[l];
         const bool last = l == m->tl - 1;
         int nq = last ? 1 : rows;
-        MEDGE_TRY(matmul_ep(wk, &L->q, x, q, nq, L->q_b, 0));
-        MEDGE_TRY(matmul_ep(wk, &L->k, x, k, rows, L->k_b, 0));
-        MEDGE_TRY(matmul_ep(wk, &L->v, x, v, rows, L->v_b, 0));
+        bmc_lin qkv;
         bmc_attn j = {q, k, v, (size_t)D, (size_t)D, (size_t)D, att, (size_t)D, nq, rows, m->th, 1.0f / sqrtf((float)HEAD_DIM)};
+        if (fuse_qkv(L, &qkv)) { /* one product, one pass over the three weights: rows [q | k | v] */
+            memcpy(qkv_b, L->q_b, (size_t)D * sizeof(float));
+            memcpy(qkv_b + D, L->k_b, (size_t)D * sizeof(float));
+            memcpy(qkv_b + 2 * D, L->v_b, (size_t)D * sizeof(float));
+            MEDGE_TRY(matmul_ep(wk, &qkv, x, q, rows, qkv_b, 0)); /* q, k, v regions hold [rows][3D] */
+            j.q = q, j.k = q + D, j.v = q + 2 * D;
+            j.ldq = j.ldk = j.ldv = 3 * (size_t)D;
+        } else {
+            MEDGE_TRY(matmul_ep(wk, &L->q, x, q, nq, L->q_b, 0));
+            MEDGE_TRY(matmul_ep(wk, &L->k, x, k, rows, L->k_b, 0));
+            MEDGE_TRY(matmul_ep(wk, &L->v, x, v, rows, L->v_b, 0));
+        }
         bmc_attention(wk->pool, &j, scores);
         rows = nq;
         MEDGE_TRY(matmul(wk, &L->out, att, h, rows));

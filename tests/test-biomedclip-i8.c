@@ -95,6 +95,11 @@ static void test_traits_gguf(void)
     const char *path = test_tmp("i8pc.gguf");
     gguf_writer *gw = NULL;
     CHECK_OK(gguf_writer_open(path, &gw));
+    if (!gw) {
+        free(a);
+        free(b);
+        return;
+    }
     const int64_t ne[2] = {N, R};
     CHECK_OK(gguf_writer_add_tensor(gw, "w", MEDGE_TYPE_I8_PC, 2, ne));
     CHECK_OK(gguf_writer_add_tensor(gw, "after", GGML_TYPE_F32, 1, ne));
@@ -168,10 +173,11 @@ static void test_tile(const ops_i8_gemm *tab, int n, int nrows, int nt)
 
 static void test_f32s(const ops_f32s_gemm *f, int n, int nrows, int nt)
 {
-    float *w = malloc(sizeof(float) * (size_t)n * nrows), *x = malloc(sizeof(float) * (size_t)n * (nt + 1));
+    /* activation rows of n values, ldx = n + 1 apart */
+    float *w = malloc(sizeof(float) * (size_t)n * nrows), *x = malloc(sizeof(float) * (size_t)(n + 1) * nt);
     for (int i = 0; i < n * nrows; i++)
         w[i] = frand();
-    for (int i = 0; i < n * (nt + 1); i++)
+    for (int i = 0; i < (n + 1) * nt; i++)
         x[i] = frand();
     const int R = f->rows, npan = (nrows + R - 1) / R;
     const size_t pb = (f->panel_bytes(n) + 63) / 64 * 64, ys = (size_t)nrows + 2, ldx = (size_t)n + 1;

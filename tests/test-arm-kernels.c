@@ -245,7 +245,9 @@ int main(void)
         c.i8mm = var[v].i8mm;
         ops_arch_init(&k, &c);
         CHECK_MSG(strcmp(k.name, var[v].name) == 0, "table %s named %s", var[v].what, k.name);
-        check_table(var[v].what, &k, pool3, 5, 8, 1);
+        /* the quantized gemv / GEMM kernels are not installed until they follow the summation
+         * order of ops/kernels.h again (arm-init.c: ARM_QUANT_TILES); then want 5 and 8 */
+        check_table(var[v].what, &k, pool3, 0, 3, 1);
     }
 #else
     /* elsewhere the selected table's gemv kernels (bit-exact everywhere; the x86 tiles are

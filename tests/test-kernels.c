@@ -77,13 +77,11 @@ static double abs_dot(const quant_traits *wt, const void *w, const quant_traits 
     return s;
 }
 
+/* the types of the summation-order contract (ops/kernels.h): bit for bit on every ISA */
 static int exact_type(int t)
 {
-#if defined(__aarch64__)
-    if (t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_0)
-        return 1;
-#endif
-    return t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K || t == GGML_TYPE_Q6_K;
+    return t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K || t == GGML_TYPE_Q6_K || t == GGML_TYPE_Q8_0 ||
+           t == GGML_TYPE_Q4_0;
 }
 
 /* Rows are only ever element-aligned (GGUF rows of 16-bit types and blocks start at even
@@ -369,26 +367,11 @@ int main(void)
     if (cpu->avx512f && cpu->avx512bw && cpu->avx512vl && cpu->avx512vnni) {
         const struct {
             int t;
-            ops_vec_dot_fn f;
-        } d5[] = {{GGML_TYPE_Q4_K, x86_avx512_vec_dot_q4_K}, {GGML_TYPE_Q6_K, x86_avx512_vec_dot_q6_K},
-                  {GGML_TYPE_Q8_0, x86_avx512_vec_dot_q8_0}};
-        const struct {
-            int t;
             ops_gemv_fn g;
         } g5[] = {{GGML_TYPE_Q4_K, x86_avx512_gemv_q4_K}, {GGML_TYPE_Q5_K, x86_avx512_gemv_q5_K}, {GGML_TYPE_Q6_K, x86_avx512_gemv_q6_K},
                   {GGML_TYPE_Q8_0, x86_avx512_gemv_q8_0}, {GGML_TYPE_Q4_0, x86_avx512_gemv_q4_0}};
         for (size_t i = 0; i < sizeof g5 / sizeof g5[0]; i++)
             check_gemv_all("avx512", g5[i].t, g5[i].g, quant_get_traits((uint32_t)g5[i].t)->vec_dot_type);
-        for (size_t i = 0; i < sizeof d5 / sizeof d5[0]; i++) {
-            int t = d5[i].t;
-            const quant_traits *tr = quant_get_traits((uint32_t)t);
-            int ns = sizes_for(t, sz);
-            for (int k = 0; k < ns; k++)
-                check_dot("avx512", t, d5[i].f, tr->vec_dot, tr->vec_dot_type, sz[k], (k + 2) % 4);
-            if (t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K || t == GGML_TYPE_Q6_K)
-                for (int nb = 1; nb <= 9; nb += 4)
-                    check_dot_raw("avx512", t, d5[i].f, tr->vec_dot, nb);
-        }
     }
 #elif defined(__aarch64__)
     /* both AArch64 variants directly (the dot-product one only when the CPU has it) */

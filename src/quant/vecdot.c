@@ -1,8 +1,12 @@
 /* vecdot.c - portable reference dot products of a weight row (any block format) with an
  * activation row of its vec_dot_type, and the activation quantizers llama.cpp's x86-64 CPU
  * backend uses (so quantized matmuls see the same int8 activations as llama.cpp). Integer
- * products are summed exactly per block, then scaled as ggml's generic kernels do; the SIMD
- * kernels in src/ops/arch are checked against these. */
+ * products are summed exactly; for Q4_0, Q8_0, Q4_K, Q5_K and Q6_K the float part follows the
+ * order llama.cpp (d32676d77) used on x86-64 with AVX2/AVX-512 for the reference logits, which
+ * src/ops/kernels.h states as the contract every SIMD kernel reproduces bit for bit ("lanes8":
+ * 8 partial sums by 4-element lane; "seq": one running sum). The other types keep ggml's
+ * generic per-block order. fmaf is the fused multiply-add of that order (FP_CONTRACT is off so
+ * no other product is fused). */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #elif defined(__GNUC__)
@@ -96,6 +100,13 @@ void quant_vec_dot_bf16(int n, float *s, const void *vx, const void *vy)
 
 /* ---- 32-blocks ---- */
 
+/* ggml's hsum_float_8: the 128-bit halves added, then pairs, then the two sums. */
+static inline float hsum8(const float a[8])
+{
+    const float r0 = a[0] + a[4], r1 = a[1] + a[5], r2 = a[2] + a[6], r3 = a[3] + a[7];
+    return (r0 + r2) + (r1 + r3);
+}
+
 static inline uint32_t load_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -110,7 +121,7 @@ void quant_vec_dot_q4_0_q8_0(int n, float *s, const void *vx, const void *vy)
         int sumi = 0;
         for (int j = 0; j < 16; j++)
             sumi += ((x[i].qs[j] & 15) - 8) * y[i].qs[j] + ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + 16];
-        sumf += (float)sumi * (F16(x[i].d) * F16(y[i].d));
+        sumf = fmaf((float)sumi, F16(x[i].d) * F16(y[i].d), sumf); /* seq (ggml's Q4_0x8 repack) */
     }
     *s = sumf;
 }
@@ -169,14 +180,17 @@ void quant_vec_dot_q8_0_q8_0(int n, float *s, const void *vx, const void *vy)
 {
     const block_q8_0 *x = vx;
     const block_q8_0 *y = vy;
-    float sumf = 0;
+    float acc[8] = {0}; /* lanes8: lane k = elements 4k..4k+3 of every block */
     for (int i = 0; i < n / QK8_0; i++) {
-        int sumi = 0;
-        for (int j = 0; j < QK8_0; j++)
-            sumi += x[i].qs[j] * y[i].qs[j];
-        sumf += (float)sumi * (F16(x[i].d) * F16(y[i].d));
+        const float d = F16(x[i].d) * F16(y[i].d);
+        for (int k = 0; k < 8; k++) {
+            int l = 0;
+            for (int j = 4 * k; j < 4 * k + 4; j++)
+                l += x[i].qs[j] * y[i].qs[j];
+            acc[k] = fmaf(d, (float)l, acc[k]);
+        }
     }
-    *s = sumf;
+    *s = hsum8(acc);
 }
 
 void quant_vec_dot_iq4_nl_q8_0(int n, float *s, const void *vx, const void *vy)
@@ -242,82 +256,99 @@ void quant_vec_dot_q3_K_q8_K(int n, float *s, const void *vx, const void *vy)
     *s = sumf;
 }
 
-static float dot_q45_K(const uint8_t *scales, float d, float dmin, const int *q, const block_q8_K *y)
-{
-    int isum = 0, summs = 0;
-    for (int j = 0; j < 8; j++) {
-        uint8_t sc, m;
-        quant_get_scale_min_k4(j, scales, &sc, &m);
-        int isub = 0;
-        for (int l = 0; l < 32; l++)
-            isub += q[32 * j + l] * y->qs[32 * j + l];
-        isum += sc * isub;
-        summs += m * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
-    }
-    return (d * y->d) * (float)isum - (dmin * y->d) * (float)summs;
-}
-
 void quant_vec_dot_q4_K_q8_K(int n, float *s, const void *vx, const void *vy)
 {
     const block_q4_K *x = vx;
     const block_q8_K *y = vy;
-    float sumf = 0;
-    int q[QK_K];
+    /* pairs (ggml's Q4_Kx8 repack GEMM): per pair of 32-element sub-blocks (64 elements), the exact
+     * scaled integer sum and the exact mins sum each go into their own running float sum */
+    float acc = 0, accm = 0;
     for (int i = 0; i < n / QK_K; i++) {
-        for (int c = 0; c < 4; c++)
-            for (int l = 0; l < 32; l++) {
-                q[64 * c + l] = x[i].qs[32 * c + l] & 15;
-                q[64 * c + 32 + l] = x[i].qs[32 * c + l] >> 4;
+        const float dd = F16(x[i].d) * y[i].d, dm = F16(x[i].dmin) * y[i].d;
+        for (int p = 0; p < 4; p++) {
+            int isum = 0, msum = 0;
+            for (int j = 2 * p; j < 2 * p + 2; j++) {
+                uint8_t sc, m;
+                quant_get_scale_min_k4(j, x[i].scales, &sc, &m);
+                const uint8_t *q = x[i].qs + 32 * p;
+                const int sh = 4 * (j % 2);
+                int isub = 0;
+                for (int l = 0; l < 32; l++)
+                    isub += ((q[l] >> sh) & 15) * y[i].qs[32 * j + l];
+                isum += sc * isub;
+                msum += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
             }
-        sumf += dot_q45_K(x[i].scales, F16(x[i].d), F16(x[i].dmin), q, &y[i]);
+            acc = fmaf((float)isum, dd, acc);
+            accm = fmaf((float)msum, dm, accm);
+        }
     }
-    *s = sumf;
+    *s = acc - accm;
 }
 
 void quant_vec_dot_q5_K_q8_K(int n, float *s, const void *vx, const void *vy)
 {
     const block_q5_K *x = vx;
     const block_q8_K *y = vy;
-    float sumf = 0;
-    int q[QK_K];
+    float acc[8] = {0}, summs = 0; /* lanes8 (ggml's AVX2 vec_dot), mins in one running sum */
     for (int i = 0; i < n / QK_K; i++) {
-        for (int c = 0; c < 4; c++)
-            for (int l = 0; l < 32; l++) {
-                q[64 * c + l] = (x[i].qs[32 * c + l] & 15) | ((x[i].qh[l] >> (2 * c)) & 1) << 4;
-                q[64 * c + 32 + l] = (x[i].qs[32 * c + l] >> 4) | ((x[i].qh[l] >> (2 * c + 1)) & 1) << 4;
+        int lane[8] = {0}, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            quant_get_scale_min_k4(j, x[i].scales, &sc, &m);
+            const uint8_t *q = x[i].qs + 32 * (j / 2);
+            const int sh = 4 * (j % 2);
+            for (int k = 0; k < 8; k++) {
+                int l4 = 0;
+                for (int l = 4 * k; l < 4 * k + 4; l++)
+                    l4 += (((q[l] >> sh) & 15) | ((x[i].qh[l] >> j) & 1) << 4) * y[i].qs[32 * j + l];
+                lane[k] += sc * l4;
             }
-        sumf += dot_q45_K(x[i].scales, F16(x[i].d), F16(x[i].dmin), q, &y[i]);
+            msum += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        }
+        const float d = y[i].d * F16(x[i].d), dmin = -y[i].d * F16(x[i].dmin);
+        for (int k = 0; k < 8; k++)
+            acc[k] = fmaf(d, (float)lane[k], acc[k]);
+        summs = fmaf(dmin, (float)msum, summs);
     }
-    *s = sumf;
+    *s = hsum8(acc) + summs;
 }
 
 void quant_vec_dot_q6_K_q8_K(int n, float *s, const void *vx, const void *vy)
 {
     const block_q6_K *x = vx;
     const block_q8_K *y = vy;
-    float sumf = 0;
+    /* lanes8 (ggml's AVX2 vec_dot): lane k sums the unsigned 6-bit codes (0..63) times the
+     * activations of elements 4k..4k+3 of every 32-element group, scaled by that group's 16-element
+     * scale; the -32 offset is then removed per lane from the block sums of sub-blocks 2k and 2k+1
+     * (so lanes hold other integers than a per-element split would). */
+    float acc[8] = {0};
     int q[QK_K];
     for (int i = 0; i < n / QK_K; i++) {
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
             int *qq = q + 128 * h;
             for (int l = 0; l < 32; l++) {
-                qq[l] = ((ql[l] & 15) | ((qh[l] >> 0) & 3) << 4) - 32;
-                qq[l + 32] = ((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4) - 32;
-                qq[l + 64] = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
-                qq[l + 96] = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+                qq[l] = (ql[l] & 15) | ((qh[l] >> 0) & 3) << 4;
+                qq[l + 32] = (ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4;
+                qq[l + 64] = (ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4;
+                qq[l + 96] = (ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4;
             }
         }
-        int isum = 0;
-        for (int j = 0; j < 16; j++) {
-            int isub = 0;
-            for (int l = 0; l < 16; l++)
-                isub += q[16 * j + l] * y[i].qs[16 * j + l];
-            isum += x[i].scales[j] * isub;
-        }
-        sumf += (F16(x[i].d) * y[i].d) * (float)isum;
+        int lane[8] = {0};
+        for (int g = 0; g < 8; g++) /* 32-element groups; lanes 0..3 take scale 2g, 4..7 scale 2g+1 */
+            for (int k = 0; k < 8; k++) {
+                int l4 = 0;
+                for (int l = 32 * g + 4 * k; l < 32 * g + 4 * k + 4; l++)
+                    l4 += q[l] * y[i].qs[l];
+                lane[k] += x[i].scales[2 * g + k / 4] * l4;
+            }
+        for (int k = 0; k < 8; k++)
+            lane[k] -= 32 * (y[i].bsums[2 * k] * x[i].scales[2 * k] + y[i].bsums[2 * k + 1] * x[i].scales[2 * k + 1]);
+        const float d = y[i].d * F16(x[i].d);
+        for (int k = 0; k < 8; k++)
+            acc[k] = fmaf(d, (float)lane[k], acc[k]);
     }
-    *s = sumf;
+    *s = hsum8(acc);
 }
 
 void quant_vec_dot_q8_K_q8_K(int n, float *s, const void *vx, const void *vy)

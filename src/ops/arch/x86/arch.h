@@ -2,10 +2,13 @@
  * ops/kernels.h. ops/kernels.c includes this header and calls ops_arch_init, defined in
  * x86-init.c, which picks the best version of each kernel for the detected CPU.
  *
- * Exactness: the k-quant dot products (Q4_K, Q5_K, Q6_K against Q8_K) compute each block's
- * integer sums exactly and combine them in float in the same order as the portable reference,
- * so they agree bit for bit; Q8_0 / Q4_0 / float dot products keep vector partial sums (same
- * terms, other summation order). The activation quantizers produce the reference's bytes. */
+ * Exactness: the quantized dot products (Q4_K, Q5_K, Q6_K against Q8_K, Q8_0 and Q4_0 against
+ * Q8_0) compute their integer sums exactly and combine them in float in the order ops/kernels.h
+ * states (llama.cpp's x86 order), so vec_dot, gemv and GEMM tiles all equal the portable
+ * reference bit for bit; float dot products keep vector partial sums (same terms, other
+ * summation order). The activation quantizers produce the reference's bytes. The single-row
+ * AVX2 dot products are also the AVX-512 machines' vec_dot (their 8-lane order is the
+ * contract's). */
 #ifndef MEDGE_OPS_ARCH_X86_H
 #define MEDGE_OPS_ARCH_X86_H
 #include "ops/kernels.h"
@@ -26,11 +29,6 @@ void x86_avx2_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n);
 void x86_avx2_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n);
 void x86_avx2_mad_f16(int n, float *y, float a, const void *x);
 void x86_avx2_mad_f32(int n, float *y, float a, const void *x);
-
-/* kernels-avx512.c (AVX-512 F/BW/VL + VNNI) */
-void x86_avx512_vec_dot_q4_K(int n, float *s, const void *x, const void *y);
-void x86_avx512_vec_dot_q6_K(int n, float *s, const void *x, const void *y);
-void x86_avx512_vec_dot_q8_0(int n, float *s, const void *x, const void *y);
 
 /* gemm-avx2.c: batch tiles on the weight rows in place (AVX2 + FMA + F16C) */
 extern const ops_gemm_kernel x86_avx2_gemm_f32, x86_avx2_gemm_f16, x86_avx2_gemm_bf16, x86_avx2_gemm_q8_0;

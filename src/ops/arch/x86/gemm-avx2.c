@@ -5,9 +5,10 @@
  * row is read once per 2 tokens instead of once per token and the loads are shared.
  *
  * Numerics: the float tiles accumulate the same products as the reference vec_dot (F16 and BF16
- * values converted exactly to float) in another summation order. The Q8_0 tile follows ggml:
- * per 32-block the integer dot product of the int8 quants is exact, converted to float and
- * scaled by (weight scale * activation scale) computed in float, as the row kernel does. */
+ * values converted exactly to float) in another summation order. The Q8_0 tile follows the
+ * contract's "lanes8" order (ops/kernels.h): per 32-block the exact 4-element integer sums of the
+ * 8 lanes are converted and fused with (weight scale * activation scale) into 8 float lanes,
+ * added in the contract's tree at the end, so it equals the reference bit for bit. */
 #include "ops/arch/x86/arch.h"
 #include "ops/arch/x86/x86-common.h"
 

@@ -8,10 +8,15 @@
  * per call into the caller's scratch (the weights stay in place in the mapping).
  *
  * Quantized weights keep the integer arithmetic of the portable reference exactly: unsigned
- * codes times int8 activations summed by vpdpbusd per sub-block, scaled by the integer
- * sub-block scales, offsets (Q4_K/Q5_K mins, Q6_K's -32, Q8_0's +128, Q4_0's -8) removed with
- * the activation block sums; each block is then combined in float with the same operations, in
- * the same order, as the reference vec_dot, so every output equals the reference bit for bit.
+ * codes times int8 activations summed by vpdpbusd, scaled by the integer sub-block scales,
+ * offsets (Q4_K/Q5_K mins, Q6_K's -32, Q8_0's +128, Q4_0's -8) removed with the activation sums;
+ * the float combination follows the summation-order contract of ops/kernels.h, so every output
+ * equals the reference bit for bit. Q4_K (per sub-block pair) and Q4_0 (per block) keep one
+ * running sum per row and token. Q5_K, Q6_K and Q8_0 sum in 8 lanes of 4 elements: the dword
+ * index lg of a 32-element group IS the lane, so each lane keeps its own integer sum (vpdpbusd of
+ * dword lg, scaled by vpdpwssd with the sub-block scale as an int16 pair (sc, 0): the 4-element
+ * sums fit int16) and its own float accumulator; the 8 lanes are added in the contract's tree at
+ * the end. These lane tiles take at most LMAX tokens (16 integer + 8 float accumulators per token).
  * The float tiles (F32, F16, BF16) sum the same products in another order. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off")
@@ -22,6 +27,7 @@
 #include "ops/arch/x86/x86-common.h"
 
 #define TMAX 12 /* tokens per register tile */
+#define LMAX 3  /* tokens per lane tile (Q5_K, Q6_K, Q8_0) */
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -101,7 +107,7 @@ static inline void store_rows(float *y, __m512 v, int nr)
 /* Panel block layouts, in 64-byte vectors (lane = row):
  *   Q4_K: Q[32] raw qs dwords, SC[8] int32 scales, MN[8] int16 pairs (m_j, m_j), D, DMIN
  *   Q5_K: Q[32], QH[8] raw qh dwords, SC[8], MN[8], D, DMIN
- *   Q6_K: QL[32], QH[16], SC[16] int32, MN[8] int16 pairs (32 sc_2i, 32 sc_2i+1), D */
+ *   Q6_K: QL[32], QH[16], SC[16] int16 pairs (sc, 0), MN[8] int16 pairs (32 sc_2i, 32 sc_2i+1), D */
 #define Q4K_V 50
 #define Q5K_V 58
 #define Q6K_V 73
@@ -172,124 +178,183 @@ static void pack_q6_K(int n, int nr, const void *w, size_t ws, void *panel)
             const __m512i lo = _mm512_slli_epi32(P[48 + 2 * i], 5), hi = _mm512_slli_epi32(P[49 + 2 * i], 5);
             P[64 + i] = _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(hi, 16));
         }
+        for (int j = 0; j < 16; j++) /* (sc, 0) int16 pairs for vpdpwssd */
+            P[48 + j] = _mm512_and_si512(P[48 + j], _mm512_set1_epi32(0xffff));
         _mm512_store_ps((float *)(P + 72), dw_h2f(T[52], 0));
     }
 }
 
-/* Combine one block's integer sums (isum, msum of 16 rows) with a token's scale, as the reference:
- * Q4_K/Q5_K: (d*yd)*isum - (dmin*yd)*msum; Q6_K: (d*yd)*(isum - msum) (msum holds 32*sc*bsum). */
-INLINE __m512 kq_combine(__m512i isum, __m512i msum, __m512 D, __m512 DMIN, float yd, int q6)
-{
-    const __m512 vy = _mm512_set1_ps(yd);
-    if (q6)
-        return _mm512_mul_ps(_mm512_mul_ps(D, vy), _mm512_cvtepi32_ps(_mm512_sub_epi32(isum, msum)));
-    return _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(D, vy), _mm512_cvtepi32_ps(isum)),
-                         _mm512_mul_ps(_mm512_mul_ps(DMIN, vy), _mm512_cvtepi32_ps(msum)));
-}
-
-/* One Q4_K/Q5_K sub-block j (32 elements) of T tokens: s[t] = sum of codes * activations. */
-INLINE void k45_sub(int T, const __m512i *P, int q5, int j, const uint8_t *const *ya, __m512i *s)
+/* The 4-bit (Q4_K) or 5-bit (Q5_K) codes of dword lg of sub-block j of 16 rows */
+INLINE __m512i k45_codes(const __m512i *P, int q5, int j, int lg)
 {
     const int c = j >> 1, hi = j & 1;
     const __m512i m4 = _mm512_set1_epi8(0x0f), one = _mm512_set1_epi8(1);
-    for (int t = 0; t < T; t++)
-        s[t] = _mm512_setzero_si512();
-    for (int lg = 0; lg < 8; lg++) {
-        __m512i v = P[8 * c + lg];
-        v = _mm512_and_si512(hi ? _mm512_srli_epi16(v, 4) : v, m4);
-        if (q5) {
-            const __m512i h = _mm512_and_si512(_mm512_srli_epi16(P[32 + lg], j), one);
-            v = _mm512_or_si512(v, _mm512_slli_epi16(h, 4));
-        }
-        for (int t = 0; t < T; t++)
-            s[t] = _mm512_dpbusd_epi32(s[t], v, bcast(ya[t] + Q8K_QS + 32 * j + 4 * lg));
+    __m512i v = P[8 * c + lg];
+    v = _mm512_and_si512(hi ? _mm512_srli_epi16(v, 4) : v, m4);
+    if (q5) {
+        const __m512i h = _mm512_and_si512(_mm512_srli_epi16(P[32 + lg], j), one);
+        v = _mm512_or_si512(v, _mm512_slli_epi16(h, 4));
     }
+    return v;
 }
 
-INLINE void tile_k45(int T, int q5, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
+/* Q4_K, order "pairs": per sub-block pair p, acc = fma(isum_p, d*yd, acc) and
+ * accm = fma(msum_p, dmin*yd, accm); result acc - accm. */
+INLINE void tile_q4k(int T, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
 {
-    const int nv = q5 ? Q5K_V : Q4K_V, o_sc = q5 ? 40 : 32;
-    __m512 acc[TMAX];
+    __m512 acc[TMAX], accm[TMAX];
     const uint8_t *ya[TMAX];
     for (int t = 0; t < T; t++) {
-        acc[t] = _mm512_setzero_ps();
+        acc[t] = accm[t] = _mm512_setzero_ps();
         ya[t] = a + (size_t)t * as;
     }
-    for (int b = 0; b < nb; b++, P += nv) {
-        __m512i isum[TMAX], s[TMAX];
-        for (int t = 0; t < T; t++)
-            isum[t] = _mm512_setzero_si512();
-        for (int j = 0; j < 8; j++) {
-            k45_sub(T, P, q5, j, ya, s);
-            const __m512i sc = P[o_sc + j];
+    for (int b = 0; b < nb; b++, P += Q4K_V) {
+        const __m512 D = _mm512_load_ps((const float *)(P + Q4K_V - 2)), DMIN = _mm512_load_ps((const float *)(P + Q4K_V - 1));
+        for (int p = 0; p < 4; p++) {
+            __m512i isum[TMAX], s[TMAX];
             for (int t = 0; t < T; t++)
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], sc));
-        }
-        const __m512 D = _mm512_load_ps((const float *)(P + nv - 2)), DMIN = _mm512_load_ps((const float *)(P + nv - 1));
-        for (int t = 0; t < T; t++) {
-            __m512i m = _mm512_setzero_si512();
-            for (int i = 0; i < 8; i++)
-                m = _mm512_dpwssd_epi32(m, P[o_sc + 8 + i], bcast(ya[t] + Q8K_BSUMS + 4 * i));
-            acc[t] = _mm512_add_ps(acc[t], kq_combine(isum[t], m, D, DMIN, x86_rdf32(ya[t]), 0));
+                isum[t] = _mm512_setzero_si512();
+            for (int j = 2 * p; j < 2 * p + 2; j++) {
+                for (int t = 0; t < T; t++)
+                    s[t] = _mm512_setzero_si512();
+                for (int lg = 0; lg < 8; lg++) {
+                    const __m512i v = k45_codes(P, 0, j, lg);
+                    for (int t = 0; t < T; t++)
+                        s[t] = _mm512_dpbusd_epi32(s[t], v, bcast(ya[t] + Q8K_QS + 32 * j + 4 * lg));
+                }
+                const __m512i sc = P[32 + j];
+                for (int t = 0; t < T; t++)
+                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], sc));
+            }
+            for (int t = 0; t < T; t++) {
+                const __m512 vy = _mm512_set1_ps(x86_rdf32(ya[t]));
+                __m512i m = _mm512_dpwssd_epi32(_mm512_setzero_si512(), P[40 + 2 * p], bcast(ya[t] + Q8K_BSUMS + 8 * p));
+                m = _mm512_dpwssd_epi32(m, P[41 + 2 * p], bcast(ya[t] + Q8K_BSUMS + 8 * p + 4));
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(D, vy), acc[t]);
+                accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(DMIN, vy), accm[t]);
+            }
         }
         for (int t = 0; t < T; t++)
             ya[t] += Q8K_BYTES;
     }
     for (int t = 0; t < T; t++)
-        store_rows(y + (size_t)t * ys, acc[t], nr);
+        store_rows(y + (size_t)t * ys, _mm512_sub_ps(acc[t], accm[t]), nr);
 }
 
-INLINE void tile_q6(int T, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
+/* the contract's hsum8 of 8 lane accumulators, 16 rows at once */
+INLINE __m512 lanes_hsum(const __m512 *L)
 {
-    __m512 acc[TMAX];
-    const uint8_t *ya[TMAX];
+    const __m512 r0 = _mm512_add_ps(L[0], L[4]), r1 = _mm512_add_ps(L[1], L[5]);
+    const __m512 r2 = _mm512_add_ps(L[2], L[6]), r3 = _mm512_add_ps(L[3], L[7]);
+    return _mm512_add_ps(_mm512_add_ps(r0, r2), _mm512_add_ps(r1, r3));
+}
+
+/* Q5_K, order "lanes8": lane lg sums sc_j * (codes . activations of dword lg of sub-block j) over
+ * the 8 sub-blocks; summs = fma(-(dmin*yd), msum, summs) per row. */
+INLINE void tile_q5k(int T, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
+{
+    __m512 acc[8][LMAX], summs[LMAX];
+    const uint8_t *ya[LMAX];
     for (int t = 0; t < T; t++) {
-        acc[t] = _mm512_setzero_ps();
+        for (int k = 0; k < 8; k++)
+            acc[k][t] = _mm512_setzero_ps();
+        summs[t] = _mm512_setzero_ps();
+        ya[t] = a + (size_t)t * as;
+    }
+    const __m512 neg = _mm512_set1_ps(-0.0f);
+    for (int b = 0; b < nb; b++, P += Q5K_V) {
+        __m512i L[8][LMAX];
+        for (int k = 0; k < 8; k++)
+            for (int t = 0; t < T; t++)
+                L[k][t] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            const __m512i sc = P[40 + j]; /* (sc, 0) as int16 pairs */
+            for (int lg = 0; lg < 8; lg++) {
+                const __m512i v = k45_codes(P, 1, j, lg);
+                for (int t = 0; t < T; t++) {
+                    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v, bcast(ya[t] + Q8K_QS + 32 * j + 4 * lg));
+                    L[lg][t] = _mm512_dpwssd_epi32(L[lg][t], p, sc);
+                }
+            }
+        }
+        const __m512 D = _mm512_load_ps((const float *)(P + Q5K_V - 2)), DMIN = _mm512_load_ps((const float *)(P + Q5K_V - 1));
+        for (int t = 0; t < T; t++) {
+            const __m512 vy = _mm512_set1_ps(x86_rdf32(ya[t]));
+            const __m512 d = _mm512_mul_ps(D, vy);
+            for (int k = 0; k < 8; k++)
+                acc[k][t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(L[k][t]), acc[k][t]);
+            __m512i m = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i++)
+                m = _mm512_dpwssd_epi32(m, P[48 + i], bcast(ya[t] + Q8K_BSUMS + 4 * i));
+            summs[t] = _mm512_fmadd_ps(_mm512_xor_ps(_mm512_mul_ps(DMIN, vy), neg), _mm512_cvtepi32_ps(m), summs[t]);
+            ya[t] += Q8K_BYTES;
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        __m512 l[8];
+        for (int k = 0; k < 8; k++)
+            l[k] = acc[k][t];
+        store_rows(y + (size_t)t * ys, _mm512_add_ps(lanes_hsum(l), summs[t]), nr);
+    }
+}
+
+/* Q6_K, order "lanes8, offset per lane": lane lg of group g = 4h + qd takes scale
+ * 2g + lg / 4 = 8h + 2qd + half; the -32 offset of sub-blocks 2k, 2k+1 starts lane k. */
+INLINE void tile_q6k(int T, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
+{
+    __m512 acc[8][LMAX];
+    const uint8_t *ya[LMAX];
+    for (int t = 0; t < T; t++) {
+        for (int k = 0; k < 8; k++)
+            acc[k][t] = _mm512_setzero_ps();
         ya[t] = a + (size_t)t * as;
     }
     const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(3);
     for (int b = 0; b < nb; b++, P += Q6K_V) {
-        __m512i isum[TMAX], s[TMAX];
-        for (int t = 0; t < T; t++)
-            isum[t] = _mm512_setzero_si512();
+        __m512i L[8][LMAX];
+        for (int k = 0; k < 8; k++)
+            for (int t = 0; t < T; t++)
+                L[k][t] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                           _mm512_dpwssd_epi32(_mm512_setzero_si512(), P[64 + k], bcast(ya[t] + Q8K_BSUMS + 4 * k)));
         for (int h = 0; h < 2; h++)
             for (int qd = 0; qd < 4; qd++)
-                for (int half = 0; half < 2; half++) {
-                    const int j = 8 * h + 2 * qd + half; /* sub-block of 16 */
-                    for (int t = 0; t < T; t++)
-                        s[t] = _mm512_setzero_si512();
-                    for (int l4 = 0; l4 < 4; l4++) {
-                        const int lg = 4 * half + l4;
-                        __m512i v = P[16 * h + 8 * (qd & 1) + lg];
-                        v = _mm512_and_si512(qd >= 2 ? _mm512_srli_epi16(v, 4) : v, m4);
-                        const __m512i qh = _mm512_and_si512(_mm512_srli_epi16(P[32 + 8 * h + lg], 2 * qd), m3);
-                        v = _mm512_or_si512(v, _mm512_slli_epi16(qh, 4));
-                        for (int t = 0; t < T; t++)
-                            s[t] = _mm512_dpbusd_epi32(s[t], v, bcast(ya[t] + Q8K_QS + 128 * h + 32 * qd + 4 * lg));
-                    }
+                for (int lg = 0; lg < 8; lg++) {
+                    const int j = 8 * h + 2 * qd + (lg >> 2);
+                    __m512i v = P[16 * h + 8 * (qd & 1) + lg];
+                    v = _mm512_and_si512(qd >= 2 ? _mm512_srli_epi16(v, 4) : v, m4);
+                    const __m512i qh = _mm512_and_si512(_mm512_srli_epi16(P[32 + 8 * h + lg], 2 * qd), m3);
+                    v = _mm512_or_si512(v, _mm512_slli_epi16(qh, 4));
                     const __m512i sc = P[48 + j];
-                    for (int t = 0; t < T; t++)
-                        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], sc));
+                    for (int t = 0; t < T; t++) {
+                        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v,
+                                                              bcast(ya[t] + Q8K_QS + 128 * h + 32 * qd + 4 * lg));
+                        L[lg][t] = _mm512_dpwssd_epi32(L[lg][t], p, sc);
+                    }
                 }
         const __m512 D = _mm512_load_ps((const float *)(P + 72));
         for (int t = 0; t < T; t++) {
-            __m512i m = _mm512_setzero_si512();
-            for (int i = 0; i < 8; i++)
-                m = _mm512_dpwssd_epi32(m, P[64 + i], bcast(ya[t] + Q8K_BSUMS + 4 * i));
-            acc[t] = _mm512_add_ps(acc[t], kq_combine(isum[t], m, D, D, x86_rdf32(ya[t]), 1));
-        }
-        for (int t = 0; t < T; t++)
+            const __m512 d = _mm512_mul_ps(D, _mm512_set1_ps(x86_rdf32(ya[t])));
+            for (int k = 0; k < 8; k++)
+                acc[k][t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(L[k][t]), acc[k][t]);
             ya[t] += Q8K_BYTES;
+        }
     }
-    for (int t = 0; t < T; t++)
-        store_rows(y + (size_t)t * ys, acc[t], nr);
+    for (int t = 0; t < T; t++) {
+        __m512 l[8];
+        for (int k = 0; k < 8; k++)
+            l[k] = acc[k][t];
+        store_rows(y + (size_t)t * ys, lanes_hsum(l), nr);
+    }
 }
 
 /* ======================= 32-element blocks: Q8_0 and Q4_0 (Q8_0 activations) ======================= */
 
-/* Repacked activation block: int8 qs[32], float d, int32 -off * sum(qs) (off: the weight code offset). */
+/* Repacked activation block: int8 qs[32], float d, then for Q4_0 one int32 -8 * sum(qs) (A32) and
+ * for Q8_0 eight int32 -128 * (sum of qs 4k..4k+3) (A80: one offset per lane). */
 #define A32_BYTES 40
+#define A80_BYTES 68
 static size_t act_b32(int n) { return (size_t)(n / 32) * A32_BYTES; }
+static size_t act_b80(int n) { return (size_t)(n / 32) * A80_BYTES; }
 
 static inline void pack_act_b32(int n, const void *act, void *dst, int off)
 {
@@ -305,7 +370,19 @@ static inline void pack_act_b32(int n, const void *act, void *dst, int off)
         memcpy(d + 36, &sum, 4);
     }
 }
-static void pack_act_q8_0(int n, const void *act, void *dst) { pack_act_b32(n, act, dst, 128); }
+static void pack_act_q8_0(int n, const void *act, void *dst)
+{
+    const uint8_t *s = act;
+    uint8_t *d = dst;
+    for (int b = 0; b < n / 32; b++, s += 34, d += A80_BYTES) {
+        memcpy(d, s + 2, 32);
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(s + 2));
+        const __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+        const float f = x86_h2f(x86_rd16(s));
+        memcpy(d + 32, &f, 4);
+        _mm256_storeu_si256((__m256i *)(d + 36), _mm256_mullo_epi32(s4, _mm256_set1_epi32(-128)));
+    }
+}
 static void pack_act_q4_0(int n, const void *act, void *dst) { pack_act_b32(n, act, dst, 8); }
 
 /* Panel block: Q8_0: Q[8] codes + 128 (unsigned), D; Q4_0: Q[4] raw nibble dwords, D. */
@@ -365,10 +442,9 @@ static inline void pack_b32(int n, int nr, const void *w, size_t ws, void *panel
 static void pack_q8_0(int n, int nr, const void *w, size_t ws, void *panel) { pack_b32(n, nr, w, ws, panel, 0); }
 static void pack_q4_0(int n, int nr, const void *w, size_t ws, void *panel) { pack_b32(n, nr, w, ws, panel, 1); }
 
-/* reference per block: sumf += (float)sumi * (dw * da) */
-INLINE void tile_b32(int T, int q4, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
+/* Q4_0, order "seq": acc = fma((float)sumi, dw * da, acc) per block */
+INLINE void tile_q40(int T, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
 {
-    const int nv = q4 ? 5 : 9;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     __m512 acc[TMAX];
     const uint8_t *ya[TMAX];
@@ -376,28 +452,53 @@ INLINE void tile_b32(int T, int q4, int nb, const __m512i *P, const uint8_t *a, 
         acc[t] = _mm512_setzero_ps();
         ya[t] = a + (size_t)t * as;
     }
-    for (int b = 0; b < nb; b++, P += nv) {
+    for (int b = 0; b < nb; b++, P += 5) {
         __m512i s[TMAX];
         for (int t = 0; t < T; t++) /* the offset correction is the initial value */
             s[t] = bcast(ya[t] + 36);
         for (int g = 0; g < 8; g++) {
-            __m512i v;
-            if (q4)
-                v = _mm512_and_si512(g < 4 ? P[g] : _mm512_srli_epi16(P[g - 4], 4), m4);
-            else
-                v = P[g];
+            const __m512i v = _mm512_and_si512(g < 4 ? P[g] : _mm512_srli_epi16(P[g - 4], 4), m4);
             for (int t = 0; t < T; t++)
                 s[t] = _mm512_dpbusd_epi32(s[t], v, bcast(ya[t] + 4 * g));
         }
-        const __m512 D = _mm512_load_ps((const float *)(P + nv - 1));
+        const __m512 D = _mm512_load_ps((const float *)(P + 4));
         for (int t = 0; t < T; t++) {
             const __m512 dd = _mm512_mul_ps(D, _mm512_set1_ps(x86_rdf32(ya[t] + 32)));
-            acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_cvtepi32_ps(s[t]), dd));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), dd, acc[t]);
             ya[t] += A32_BYTES;
         }
     }
     for (int t = 0; t < T; t++)
         store_rows(y + (size_t)t * ys, acc[t], nr);
+}
+
+/* Q8_0, order "lanes8": dword g of a block is lane g; acc[g] = fma(dw * da, (float)L_g, acc[g]) */
+INLINE void tile_q80(int T, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
+{
+    __m512 acc[8][LMAX];
+    const uint8_t *ya[LMAX];
+    for (int t = 0; t < T; t++) {
+        for (int k = 0; k < 8; k++)
+            acc[k][t] = _mm512_setzero_ps();
+        ya[t] = a + (size_t)t * as;
+    }
+    for (int b = 0; b < nb; b++, P += 9) {
+        const __m512 D = _mm512_load_ps((const float *)(P + 8));
+        for (int t = 0; t < T; t++) {
+            const __m512 dd = _mm512_mul_ps(D, _mm512_set1_ps(x86_rdf32(ya[t] + 32)));
+            for (int g = 0; g < 8; g++) {
+                const __m512i L = _mm512_dpbusd_epi32(bcast(ya[t] + 36 + 4 * g), P[g], bcast(ya[t] + 4 * g));
+                acc[g][t] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(L), acc[g][t]);
+            }
+            ya[t] += A80_BYTES;
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        __m512 l[8];
+        for (int k = 0; k < 8; k++)
+            l[k] = acc[k][t];
+        store_rows(y + (size_t)t * ys, lanes_hsum(l), nr);
+    }
 }
 
 /* ======================= float weights: 32 rows x T tokens ======================= */
@@ -519,6 +620,27 @@ INLINE void tile_float(int T, int kind, int n, const void *panel, const uint8_t 
     default: CALL(1); break;                                                                                           \
     }
 
+#define LANE_SWITCH(CALL)                                                                                              \
+    switch (T) {                                                                                                       \
+    case 3: CALL(3); break;                                                                                            \
+    case 2: CALL(2); break;                                                                                            \
+    default: CALL(1); break;                                                                                           \
+    }
+
+#define DEFINE_LANE_TILE(NAME, CALL)                                                                                   \
+    static void NAME(int n, int nr, int nt, const void *panel, size_t ps, const void *av, size_t as, float *y,        \
+                     size_t ys)                                                                                        \
+    {                                                                                                                  \
+        (void)ps;                                                                                                      \
+        const uint8_t *a = av;                                                                                         \
+        for (int t0 = 0; t0 < nt; t0 += LMAX) {                                                                        \
+            const int T = nt - t0 < LMAX ? nt - t0 : LMAX;                                                             \
+            const uint8_t *at = a + (size_t)t0 * as;                                                                   \
+            float *yt = y + (size_t)t0 * ys;                                                                           \
+            LANE_SWITCH(CALL)                                                                                          \
+        }                                                                                                              \
+    }
+
 #define DEFINE_TILE(NAME, CALL)                                                                                        \
     static void NAME(int n, int nr, int nt, const void *panel, size_t ps, const void *av, size_t as, float *y,        \
                      size_t ys)                                                                                        \
@@ -533,19 +655,19 @@ INLINE void tile_float(int T, int kind, int n, const void *panel, const uint8_t 
         }                                                                                                              \
     }
 
-#define C_Q4K(T_) tile_k45(T_, 0, n / 256, panel, at, as, yt, ys, nr)
-#define C_Q5K(T_) tile_k45(T_, 1, n / 256, panel, at, as, yt, ys, nr)
-#define C_Q6K(T_) tile_q6(T_, n / 256, panel, at, as, yt, ys, nr)
-#define C_Q80(T_) tile_b32(T_, 0, n / 32, panel, at, as, yt, ys, nr)
-#define C_Q40(T_) tile_b32(T_, 1, n / 32, panel, at, as, yt, ys, nr)
+#define C_Q4K(T_) tile_q4k(T_, n / 256, panel, at, as, yt, ys, nr)
+#define C_Q5K(T_) tile_q5k(T_, n / 256, panel, at, as, yt, ys, nr)
+#define C_Q6K(T_) tile_q6k(T_, n / 256, panel, at, as, yt, ys, nr)
+#define C_Q80(T_) tile_q80(T_, n / 32, panel, at, as, yt, ys, nr)
+#define C_Q40(T_) tile_q40(T_, n / 32, panel, at, as, yt, ys, nr)
 #define C_F32(T_) tile_float(T_, FW_F32, n, panel, at, as, yt, ys, nr)
 #define C_F16(T_) tile_float(T_, FW_F16, n, panel, at, as, yt, ys, nr)
 #define C_BF16(T_) tile_float(T_, FW_BF16, n, panel, at, as, yt, ys, nr)
 
 DEFINE_TILE(tile_q4_K, C_Q4K)
-DEFINE_TILE(tile_q5_K, C_Q5K)
-DEFINE_TILE(tile_q6_K, C_Q6K)
-DEFINE_TILE(tile_q8_0, C_Q80)
+DEFINE_LANE_TILE(tile_q5_K, C_Q5K)
+DEFINE_LANE_TILE(tile_q6_K, C_Q6K)
+DEFINE_LANE_TILE(tile_q8_0, C_Q80)
 DEFINE_TILE(tile_q4_0, C_Q40)
 DEFINE_TILE(tile_f32, C_F32)
 DEFINE_TILE(tile_f16, C_F16)
@@ -555,7 +677,7 @@ DEFINE_TILE(tile_bf16, C_BF16)
 const ops_gemm_kernel x86_avx512_gemm_q4_K = {16, 4, panel_q4_K, NULL, NULL, pack_q4_K, tile_q4_K};
 const ops_gemm_kernel x86_avx512_gemm_q5_K = {16, 4, panel_q5_K, NULL, NULL, pack_q5_K, tile_q5_K};
 const ops_gemm_kernel x86_avx512_gemm_q6_K = {16, 4, panel_q6_K, NULL, NULL, pack_q6_K, tile_q6_K};
-const ops_gemm_kernel x86_avx512_gemm_q8_0 = {16, 4, panel_q8_0, act_b32, pack_act_q8_0, pack_q8_0, tile_q8_0};
+const ops_gemm_kernel x86_avx512_gemm_q8_0 = {16, 4, panel_q8_0, act_b80, pack_act_q8_0, pack_q8_0, tile_q8_0};
 const ops_gemm_kernel x86_avx512_gemm_q4_0 = {16, 4, panel_q4_0, act_b32, pack_act_q4_0, pack_q4_0, tile_q4_0};
 const ops_gemm_kernel x86_avx512_gemm_f32 = {32, 4, panel_f32, NULL, NULL, pack_f32, tile_f32};
 const ops_gemm_kernel x86_avx512_gemm_f16 = {32, 4, panel_f16, act_f16, pack_act_f16, pack_f16, tile_f16};

@@ -2,11 +2,12 @@
  * of 4 weight rows against one activation row, y[r] = dot(W row r, a). Every weight byte is read
  * once per token, so these loops are what generation speed is made of.
  *
- * Exactness: each block's integer sums are exact and the float combination per block and the
- * running sum over blocks follow the portable reference (quant/vecdot.c) operation by operation,
- * so every result equals the reference vec_dot bit for bit (and thus the batch GEMM tiles: a
- * prompt gives the same logits whether it is evaluated in one batch or token by token). What
- * makes them faster than a row loop over vec_dot:
+ * Exactness: the integer sums are exact and the float combination follows the summation-order
+ * contract of ops/kernels.h operation by operation (Q4_K per sub-block pair, Q5_K / Q6_K / Q8_0
+ * in 8 lanes of 4 elements, Q4_0 per block), so every result equals the reference vec_dot bit
+ * for bit (and thus the batch GEMM tiles: a prompt gives the same logits whether it is evaluated
+ * in one batch or token by token). What makes them
+makes them faster than a row loop over vec_dot:
  *   - 4 rows per pass share the activation loads and shuffles;
  *   - the per-block horizontal sums of the 4 rows are done together by one transposing reduction
  *     (red4: 4 vectors -> one vector of 4-row sums), and the float work per block runs on the 4
@@ -163,13 +164,15 @@ GV_INLINE void k4_unpack(const uint8_t *s12, k4_scales *k)
                                                  (long long)0x8003800380028002ull, (long long)0x8001800180008000ull));
 }
 
-/* sum over the block of sc * q * y for 4-bit (Q4_K) or 5-bit (Q5_K) codes v[0..3] (paired) */
-GV_INLINE __m512i k4_isum(const __m512i v[4], const k4_scales *k, const q8k_act *a)
+/* sc * q * y for 4-bit (Q4_K) or 5-bit (Q5_K) codes v[0..3] (paired): lo gets the products of
+ * v[0], v[1] (sub-blocks 0,1 | 2,3), hi those of v[2], v[3] (4,5 | 6,7); int32 lane k of each
+ * 256-bit half holds elements 4k..4k+3 of its sub-blocks. */
+GV_INLINE void k4_isum2(const __m512i v[4], const k4_scales *k, const q8k_act *a, __m512i *lo, __m512i *hi)
 {
     __m512i is = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(v[0], a->y[0]), k->s[0]);
-    is = _mm512_dpwssd_epi32(is, _mm512_maddubs_epi16(v[1], a->y[1]), k->s[1]);
-    is = _mm512_dpwssd_epi32(is, _mm512_maddubs_epi16(v[2], a->y[2]), k->s[2]);
-    return _mm512_dpwssd_epi32(is, _mm512_maddubs_epi16(v[3], a->y[3]), k->s[3]);
+    *lo = _mm512_dpwssd_epi32(is, _mm512_maddubs_epi16(v[1], a->y[1]), k->s[1]);
+    is = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(v[2], a->y[2]), k->s[2]);
+    *hi = _mm512_dpwssd_epi32(is, _mm512_maddubs_epi16(v[3], a->y[3]), k->s[3]);
 }
 
 GV_INLINE void q4k_codes(const uint8_t *x, __m512i v[4])
@@ -205,58 +208,137 @@ GV_INLINE void q5k_codes(const uint8_t *x, __m512i v[4])
     v[3] = _mm512_mask_add_epi8(v[3], _mm512_test_epi8_mask(qh, bits2(B * 32, B * 128)), v[3], b16);
 }
 
-/* acc[r] += (d_r * yd) * isum_r - (dmin_r * yd) * msum_r, as the reference, for the 4 rows; dd
- * holds the fp16 pairs (d, dmin) of the 4 rows */
-GV_INLINE __m128 k4_combine(__m128 acc, __m128i dd, float yd, __m128i isum, __m128i msum)
+/* d*yd and dmin*yd of the 4 rows from the fp16 pairs (d, dmin) */
+GV_INLINE void k4_scale4(__m128i dd, float yd, __m128 *d, __m128 *dmin)
 {
     const __m256 f = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(dd), _mm256_set_epi32(7, 5, 3, 1, 6, 4, 2, 0));
-    const __m256 s = _mm256_mul_ps(f, _mm256_set1_ps(yd)); /* d*yd | dmin*yd */
-    const __m256 p = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(isum), msum, 1)));
-    return _mm_add_ps(acc, _mm_sub_ps(_mm256_castps256_ps128(p), _mm256_extractf128_ps(p, 1)));
+    const __m256 s = _mm256_mul_ps(f, _mm256_set1_ps(yd));
+    *d = _mm256_castps256_ps128(s);
+    *dmin = _mm256_extractf128_ps(s, 1);
 }
 
-/* 4 rows of Q4_K (q5 = 0) or Q5_K (q5 = 1) */
-GV_INLINE void k4_group(int q5, int nb, const uint8_t *w, size_t ws, int nr, const uint8_t *y, float *out)
+/* 4 rows of Q4_K, order "pairs": per sub-block pair p, acc = fma(isum_p, d*yd, acc) and
+ * accm = fma(msum_p, dmin*yd, accm) for the 4 rows at once */
+GV_INLINE void q4k_group(int nb, const uint8_t *w, size_t ws, int nr, const uint8_t *y, float *out)
 {
-    const size_t bsz = q5 ? 176 : 144;
     const gv_rows g = gv_group(w, ws, nr);
-    __m128 acc = _mm_setzero_ps();
+    __m128 acc = _mm_setzero_ps(), accm = _mm_setzero_ps();
     for (int b = 0; b < nb; b++) {
         q8k_act a;
         q8k_load_pairs(y + (size_t)b * 292, &a);
         gv_prefetch(w, (size_t)nr * ws, nb, b);
-        __m512i is[4];
+        __m512i lo[4], hi[4];
         __m256i ms[4];
         for (int r = 0; r < 4; r++) {
-            const uint8_t *x = g.p[r] + (size_t)b * bsz;
+            const uint8_t *x = g.p[r] + (size_t)b * 144;
             k4_scales k;
             k4_unpack(x + 4, &k);
             __m512i v[4];
-            if (q5)
-                q5k_codes(x, v);
-            else
-                q4k_codes(x, v);
-            is[r] = k4_isum(v, &k, &a);
+            q4k_codes(x, v);
+            k4_isum2(v, &k, &a, &lo[r], &hi[r]);
+            ms[r] = _mm256_madd_epi16(a.bs, k.m); /* lane j: m_j * (bsums[2j] + bsums[2j+1]) */
+        }
+        /* 128-bit lane l of tl / th: the 4 rows' sums of that lane; pair p = lanes 2(p&1), 2(p&1)+1 */
+        const __m512i tl = red4(lo[0], lo[1], lo[2], lo[3]), th = red4(hi[0], hi[1], hi[2], hi[3]);
+        const __m512i sl = _mm512_add_epi32(tl, _mm512_shuffle_i32x4(tl, tl, 0xb1));
+        const __m512i sh = _mm512_add_epi32(th, _mm512_shuffle_i32x4(th, th, 0xb1));
+        __m128i is[4];
+        is[0] = _mm512_castsi512_si128(sl);
+        is[1] = _mm512_extracti32x4_epi32(sl, 2);
+        is[2] = _mm512_castsi512_si128(sh);
+        is[3] = _mm512_extracti32x4_epi32(sh, 2);
+        /* mins: hadd gives [r0: m01 m23 | r1: ...]; pairs 0..3 of row r at (lane 0: 0,1; lane 1: 0,1) */
+        const __m256 h01 = _mm256_castsi256_ps(_mm256_hadd_epi32(ms[0], ms[1]));
+        const __m256 h23 = _mm256_castsi256_ps(_mm256_hadd_epi32(ms[2], ms[3]));
+        const __m256 mA = _mm256_shuffle_ps(h01, h23, 0x88); /* lane 0: pair 0 of rows 0..3; lane 1: pair 2 */
+        const __m256 mB = _mm256_shuffle_ps(h01, h23, 0xdd); /* pair 1 | pair 3 */
+        __m128i msm[4];
+        msm[0] = _mm256_castsi256_si128(_mm256_castps_si256(mA));
+        msm[1] = _mm256_castsi256_si128(_mm256_castps_si256(mB));
+        msm[2] = _mm256_extracti128_si256(_mm256_castps_si256(mA), 1);
+        msm[3] = _mm256_extracti128_si256(_mm256_castps_si256(mB), 1);
+        __m128 d, dmin;
+        k4_scale4(ld4_u32(&g, (size_t)b * 144), a.d, &d, &dmin);
+        for (int p = 0; p < 4; p++) {
+            acc = _mm_fmadd_ps(_mm_cvtepi32_ps(is[p]), d, acc);
+            accm = _mm_fmadd_ps(_mm_cvtepi32_ps(msm[p]), dmin, accm);
+        }
+    }
+    gv_store(out, nr, _mm_sub_ps(acc, accm));
+}
+
+/* lanes8 accumulation of 4 rows: L[r] (8 int32 lanes per row) fused with d[r] into acc01 (rows
+ * 0,1) and acc23 (rows 2,3), 8 float lanes per row */
+GV_INLINE void lanes8_fma4(const __m256i L[4], __m128 d, __m512 *acc01, __m512 *acc23)
+{
+    const __m512i l01 = _mm512_inserti64x4(_mm512_castsi256_si512(L[0]), L[1], 1);
+    const __m512i l23 = _mm512_inserti64x4(_mm512_castsi256_si512(L[2]), L[3], 1);
+    const __m512 d4 = _mm512_castps128_ps512(d);
+    const __m512 d01 = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), d4);
+    const __m512 d23 = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2), d4);
+    *acc01 = _mm512_fmadd_ps(d01, _mm512_cvtepi32_ps(l01), *acc01);
+    *acc23 = _mm512_fmadd_ps(d23, _mm512_cvtepi32_ps(l23), *acc23);
+}
+
+/* hsum8 of each row's 8 lanes: ((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7)), 4 rows at once */
+GV_INLINE __m128 lanes8_hsum4(__m512 acc01, __m512 acc23)
+{
+    /* per row: r_i = a_i + a_(i+4), i = 0..3 */
+    const __m512 s01 = _mm512_add_ps(acc01, _mm512_permutexvar_ps(_mm512_set_epi32(11, 10, 9, 8, 15, 14, 13, 12, 3, 2, 1, 0, 7, 6, 5, 4), acc01));
+    const __m512 s23 = _mm512_add_ps(acc23, _mm512_permutexvar_ps(_mm512_set_epi32(11, 10, 9, 8, 15, 14, 13, 12, 3, 2, 1, 0, 7, 6, 5, 4), acc23));
+    /* rows' r0..r3 at elements 0..3 (row 0), 8..11 (row 1) of s01, same for s23: gather [r0 r1 r2 r3] x 4 rows */
+    const __m512 q = _mm512_permutex2var_ps(s01, _mm512_set_epi32(27, 26, 25, 24, 19, 18, 17, 16, 11, 10, 9, 8, 3, 2, 1, 0), s23);
+    /* q: 128-bit lane r = row r's (r0, r1, r2, r3); (r0 + r2) + (r1 + r3) */
+    const __m512 t = _mm512_add_ps(q, _mm512_shuffle_ps(q, q, 0x4e)); /* (r0+r2, r1+r3, ..) */
+    const __m512 u = _mm512_add_ps(t, _mm512_shuffle_ps(t, t, 0xb1)); /* element 0 of lane r */
+    const __m512 v = _mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), u);
+    return _mm512_castps512_ps128(v);
+}
+
+/* 4 rows of Q5_K, order "lanes8" (int lane k of a row = the two 256-bit halves' lane k added;
+ * mins in a per-row running sum) */
+GV_INLINE void q5k_group(int nb, const uint8_t *w, size_t ws, int nr, const uint8_t *y, float *out)
+{
+    const gv_rows g = gv_group(w, ws, nr);
+    __m512 acc01 = _mm512_setzero_ps(), acc23 = _mm512_setzero_ps();
+    __m128 summs = _mm_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        q8k_act a;
+        q8k_load_pairs(y + (size_t)b * 292, &a);
+        gv_prefetch(w, (size_t)nr * ws, nb, b);
+        __m256i L[4], ms[4];
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *x = g.p[r] + (size_t)b * 176;
+            k4_scales k;
+            k4_unpack(x + 4, &k);
+            __m512i v[4], lo, hi;
+            q5k_codes(x, v);
+            k4_isum2(v, &k, &a, &lo, &hi);
+            const __m512i t = _mm512_add_epi32(lo, hi);
+            L[r] = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
             ms[r] = _mm256_madd_epi16(a.bs, k.m);
         }
-        acc = k4_combine(acc, ld4_u32(&g, (size_t)b * bsz), a.d, sum4(is[0], is[1], is[2], is[3]),
-                         sum4_256(ms[0], ms[1], ms[2], ms[3]));
+        __m128 d, dmin;
+        k4_scale4(ld4_u32(&g, (size_t)b * 176), a.d, &d, &dmin);
+        /* the reference's d = yd * d_x and dmin = -yd * dmin_x: the same products */
+        lanes8_fma4(L, d, &acc01, &acc23);
+        summs = _mm_fmadd_ps(_mm_xor_ps(dmin, _mm_set1_ps(-0.0f)), _mm_cvtepi32_ps(sum4_256(ms[0], ms[1], ms[2], ms[3])), summs);
     }
-    gv_store(out, nr, acc);
+    gv_store(out, nr, _mm_add_ps(lanes8_hsum4(acc01, acc23), summs));
 }
 
 void x86_avx512_gemv_q4_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y)
 {
     const uint8_t *W = w;
     for (int r = 0; r < nr; r += 4)
-        k4_group(0, n / 256, W + (size_t)r * w_stride, w_stride, nr - r < 4 ? nr - r : 4, a, y + r);
+        q4k_group(n / 256, W + (size_t)r * w_stride, w_stride, nr - r < 4 ? nr - r : 4, a, y + r);
 }
 
 void x86_avx512_gemv_q5_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y)
 {
     const uint8_t *W = w;
     for (int r = 0; r < nr; r += 4)
-        k4_group(1, n / 256, W + (size_t)r * w_stride, w_stride, nr - r < 4 ? nr - r : 4, a, y + r);
+        q5k_group(n / 256, W + (size_t)r * w_stride, w_stride, nr - r < 4 ? nr - r : 4, a, y + r);
 }
 
 /* ---- Q6_K: ql[128], qh[64], scales[16] (int8), d (fp16) (210 bytes). Half h (128 values) takes
@@ -290,24 +372,27 @@ GV_INLINE __m512i q6k_isum(const uint8_t *x, const q8k_act *a)
     return is;
 }
 
+/* 4 rows of Q6_K, order "lanes8": int lane k of a row = lanes k and k + 8 of q6k_isum (the
+ * offset sits in lanes 0..7, as the contract assigns it) */
 GV_INLINE void q6k_group(int nb, const uint8_t *w, size_t ws, int nr, const uint8_t *y, float *out)
 {
     const gv_rows g = gv_group(w, ws, nr);
-    __m128 acc = _mm_setzero_ps();
+    __m512 acc01 = _mm512_setzero_ps(), acc23 = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
         q8k_act a;
         q8k_load_plain(y + (size_t)b * 292, &a);
         gv_prefetch(w, (size_t)nr * ws, nb, b);
-        __m512i is[4];
-        for (int r = 0; r < 4; r++)
-            is[r] = q6k_isum(g.p[r] + (size_t)b * 210, &a);
-        /* the fp16 d of the 4 rows: the high halves of the words at offset 206 */
+        __m256i L[4];
+        for (int r = 0; r < 4; r++) {
+            const __m512i is = q6k_isum(g.p[r] + (size_t)b * 210, &a);
+            L[r] = _mm256_add_epi32(_mm512_castsi512_si256(is), _mm512_extracti64x4_epi64(is, 1));
+        }
+        /* the fp16 d of the 4 rows: the high halves of the words at offset 206; d = yd * d_x */
         const __m128i dw = _mm_srli_epi32(ld4_u32(&g, (size_t)b * 210 + 206), 16);
-        const __m128 d = _mm_cvtph_ps(_mm_packus_epi32(dw, dw));
-        /* (d * yd) * (float)isum */
-        acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(d, _mm_set1_ps(a.d)), _mm_cvtepi32_ps(sum4(is[0], is[1], is[2], is[3]))));
+        const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_packus_epi32(dw, dw)), _mm_set1_ps(a.d));
+        lanes8_fma4(L, d, &acc01, &acc23);
     }
-    gv_store(out, nr, acc);
+    gv_store(out, nr, lanes8_hsum4(acc01, acc23));
 }
 
 void x86_avx512_gemv_q6_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y)
@@ -318,8 +403,9 @@ void x86_avx512_gemv_q6_K(int n, int nr, const void *w, size_t w_stride, const v
 }
 
 /* ---- Q8_0 (d, qs[32]: 34 bytes) and Q4_0 (d, qs[16]: 18 bytes) against Q8_0 activations.
- * Reference per block: sumf += (float)sumi * (dx * dy). The int8 products use VNNI with the
- * activations made unsigned: (y + 128) . x - 128 * sum(x) = y . x, exact for every byte. ---- */
+ * Q4_0 (seq): acc = fma((float)sumi, dx * dy, acc) per block; Q8_0 (lanes8): 8 float lanes of 4
+ * elements each. The int8 products use VNNI with the activations made unsigned:
+ * (y + 128) . x - 128 * sum(x) = y . x, exact for every byte. ---- */
 
 /* 64 bytes made of two 32-byte pieces */
 GV_INLINE __m512i ld2x32(const uint8_t *a, const uint8_t *b)
@@ -336,21 +422,13 @@ GV_INLINE __m256 ld8_h(const gv_rows *g, size_t o0, size_t o1)
     return _mm256_cvtph_ps(_mm_packus_epi32(_mm_and_si128(ld4_u32(g, o0), lo), _mm_and_si128(ld4_u32(g, o1), lo)));
 }
 
-/* acc[r] += (float)sumi[r] * (dx[r] * dy), one block */
+/* acc[r] = fma((float)sumi[r], dx[r] * dy, acc[r]), one block (Q4_0) */
 GV_INLINE __m128 b32_combine(__m128 acc, __m128i sumi, __m128 dx, float dy)
 {
-    return _mm_add_ps(acc, _mm_mul_ps(_mm_cvtepi32_ps(sumi), _mm_mul_ps(dx, _mm_set1_ps(dy))));
+    return _mm_fmadd_ps(_mm_cvtepi32_ps(sumi), _mm_mul_ps(dx, _mm_set1_ps(dy)), acc);
 }
 
-/* exact int sum of one Q8_0 / Q4_0 block per row, portable (the blocks past the vector loop) */
-static int sumi_q8_0(const uint8_t *x, const uint8_t *y)
-{
-    int s = 0;
-    for (int j = 0; j < 32; j++)
-        s += (int8_t)x[2 + j] * (int8_t)y[2 + j];
-    return s;
-}
-
+/* exact int sum of one Q4_0 block per row, portable (the blocks past the vector loop) */
 static int sumi_q4_0(const uint8_t *x, const uint8_t *y)
 {
     int s = 0;
@@ -359,60 +437,62 @@ static int sumi_q4_0(const uint8_t *x, const uint8_t *y)
     return s;
 }
 
-GV_INLINE __m128 tail_blocks(int q4, int b0, int nb, const gv_rows *g, const uint8_t *y, __m128 acc)
+GV_INLINE __m128 tail_blocks(int b0, int nb, const gv_rows *g, const uint8_t *y, __m128 acc)
 {
-    const size_t bsz = q4 ? 18 : 34;
+    const size_t bsz = 18;
     for (int b = b0; b < nb; b++) {
         int s[4];
         for (int r = 0; r < 4; r++)
-            s[r] = q4 ? sumi_q4_0(g->p[r] + (size_t)b * bsz, y + (size_t)b * 34)
-                      : sumi_q8_0(g->p[r] + (size_t)b * bsz, y + (size_t)b * 34);
+            s[r] = sumi_q4_0(g->p[r] + (size_t)b * bsz, y + (size_t)b * 34);
         acc = b32_combine(acc, _mm_set_epi32(s[3], s[2], s[1], s[0]),
                           _mm256_castps256_ps128(ld8_h(g, (size_t)b * bsz, (size_t)b * bsz)), x86_h2f(x86_rd16(y + (size_t)b * 34)));
     }
     return acc;
 }
 
-/* Q8_0: four blocks per step, two per 64-byte vector; red4 then lane pairs give the 4 blocks'
- * sums of the 4 rows, one block per 128-bit lane. The 16 scales (4 rows x 4 blocks) come in one
- * gather. */
+/* Q8_0: two blocks per 64-byte vector and row; each block's 8 int32 lanes (4 elements each) of
+ * rows 0,1 and rows 2,3 are fused into 8-lane float accumulators, block by block. */
 GV_INLINE void q80_group(int nb, const uint8_t *w, size_t ws, int nr, const uint8_t *y, float *out)
 {
     const gv_rows g = gv_group(w, ws, nr);
     const __m512i c128 = _mm512_set1_epi8((char)0x80);
-    /* gather offsets from row 0: element 4k + r = row r, block k */
-    int ro[4];
-    for (int r = 0; r < 4; r++)
-        ro[r] = (int)(g.p[r] - g.p[0]);
-    const __m512i gidx = _mm512_add_epi32(_mm512_set_epi32(ro[3], ro[2], ro[1], ro[0], ro[3], ro[2], ro[1], ro[0], ro[3],
-                                                           ro[2], ro[1], ro[0], ro[3], ro[2], ro[1], ro[0]),
-                                          _mm512_set_epi32(102, 102, 102, 102, 68, 68, 68, 68, 34, 34, 34, 34, 0, 0, 0, 0));
-    __m128 acc = _mm_setzero_ps();
+    __m512 acc01 = _mm512_setzero_ps(), acc23 = _mm512_setzero_ps();
     int b = 0;
-    for (; b + 4 <= nb; b += 4) {
+    for (; b + 2 <= nb; b += 2) {
         const uint8_t *yb = y + (size_t)b * 34;
-        const __m512i yu0 = _mm512_xor_si512(ld2x32(yb + 2, yb + 36), c128);
-        const __m512i yu1 = _mm512_xor_si512(ld2x32(yb + 70, yb + 104), c128);
-        gv_prefetch(w, (size_t)nr * ws, nb / 4, b / 4);
-        __m512i v0[4], v1[4];
+        const __m512i yu = _mm512_xor_si512(ld2x32(yb + 2, yb + 36), c128);
+        gv_prefetch(w, (size_t)nr * ws, nb / 2, b / 2);
+        __m512i v[4];
         for (int r = 0; r < 4; r++) {
             const uint8_t *x = g.p[r] + (size_t)b * 34;
-            const __m512i x0 = ld2x32(x + 2, x + 36), x1 = ld2x32(x + 70, x + 104);
-            v0[r] = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), yu0, x0),
-                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, x0));
-            v1[r] = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), yu1, x1),
-                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, x1));
+            const __m512i x0 = ld2x32(x + 2, x + 36);
+            v[r] = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), yu, x0),
+                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, x0));
         }
-        const __m512i t0 = red4(v0[0], v0[1], v0[2], v0[3]), t1 = red4(v1[0], v1[1], v1[2], v1[3]);
-        const __m512i s = _mm512_add_epi32(_mm512_shuffle_i32x4(t0, t1, 0x88), _mm512_shuffle_i32x4(t0, t1, 0xdd));
-        const __m512 dx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(gidx, (const void *)(g.p[0] + (size_t)b * 34), 1)));
-        acc = b32_combine(acc, _mm512_castsi512_si128(s), _mm512_castps512_ps128(dx), x86_h2f(x86_rd16(yb)));
-        acc = b32_combine(acc, _mm512_extracti32x4_epi32(s, 1), _mm512_extractf32x4_ps(dx, 1), x86_h2f(x86_rd16(yb + 34)));
-        acc = b32_combine(acc, _mm512_extracti32x4_epi32(s, 2), _mm512_extractf32x4_ps(dx, 2), x86_h2f(x86_rd16(yb + 68)));
-        acc = b32_combine(acc, _mm512_extracti32x4_epi32(s, 3), _mm512_extractf32x4_ps(dx, 3), x86_h2f(x86_rd16(yb + 102)));
+        const __m256 dx = ld8_h(&g, (size_t)b * 34, (size_t)b * 34 + 34); /* block b rows 0..3 | b + 1 */
+        for (int k = 0; k < 2; k++) {
+            __m256i L[4];
+            for (int r = 0; r < 4; r++)
+                L[r] = k ? _mm512_extracti64x4_epi64(v[r], 1) : _mm512_castsi512_si256(v[r]);
+            const __m128 d = _mm_mul_ps(k ? _mm256_extractf128_ps(dx, 1) : _mm256_castps256_ps128(dx),
+                                        _mm_set1_ps(x86_h2f(x86_rd16(yb + 34 * k))));
+            lanes8_fma4(L, d, &acc01, &acc23);
+        }
     }
-    acc = tail_blocks(0, b, nb, &g, y, acc);
-    gv_store(out, nr, acc);
+    for (; b < nb; b++) {
+        const uint8_t *yb = y + (size_t)b * 34;
+        const __m256i yu = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(yb + 2)), _mm256_set1_epi8((char)0x80));
+        __m256i L[4];
+        for (int r = 0; r < 4; r++) {
+            const __m256i x0 = _mm256_loadu_si256((const __m256i *)(g.p[r] + (size_t)b * 34 + 2));
+            L[r] = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), yu, x0),
+                                    _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), x0));
+        }
+        const __m128 d = _mm_mul_ps(_mm256_castps256_ps128(ld8_h(&g, (size_t)b * 34, (size_t)b * 34)),
+                                    _mm_set1_ps(x86_h2f(x86_rd16(yb))));
+        lanes8_fma4(L, d, &acc01, &acc23);
+    }
+    gv_store(out, nr, lanes8_hsum4(acc01, acc23));
 }
 
 void x86_avx512_gemv_q8_0(int n, int nr, const void *w, size_t w_stride, const void *a, float *y)
@@ -461,7 +541,7 @@ GV_INLINE void q40_group(int nb, const uint8_t *w, size_t ws, int nr, const uint
         acc = b32_combine(acc, _mm512_extracti32x4_epi32(s, 2), _mm256_castps256_ps128(dx23), x86_h2f(x86_rd16(yb + 68)));
         acc = b32_combine(acc, _mm512_extracti32x4_epi32(s, 3), _mm256_extractf128_ps(dx23, 1), x86_h2f(x86_rd16(yb + 102)));
     }
-    acc = tail_blocks(1, b, nb, &g, y, acc);
+    acc = tail_blocks(b, nb, &g, y, acc);
     gv_store(out, nr, acc);
 }
 

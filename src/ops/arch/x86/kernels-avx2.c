@@ -13,22 +13,30 @@
 #include "ops/arch/x86/arch.h"
 #include "ops/arch/x86/x86-common.h"
 
-/* ---- k-quants: exact integer sums per block, float combination as the reference ---- */
+/* ---- quantized dot products: exact integer sums, float order of the contract (ops/kernels.h) ---- */
 
+/* hsum8 of the contract: ((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7)) */
+static inline float hsum8(__m256 v) { return x86_hsum_f32(v); }
+
+/* Q4_K (pairs): per pair of sub-blocks, the scaled integer sum and the mins sum, each fused into
+ * its own running float sum. */
 void x86_avx2_vec_dot_q4_K(int n, float *s, const void *vx, const void *vy)
 {
     const uint8_t *x = vx, *y = vy;
     const int nb = n / 256;
     const __m256i m4 = _mm256_set1_epi8(0x0f);
-    float sumf = 0.0f;
+    __m128 acc = _mm_setzero_ps(), accm = _mm_setzero_ps();
     for (int i = 0; i < nb; i++, x += 144, y += 292) {
-        const float d = x86_h2f(x86_rd16(x)), dmin = x86_h2f(x86_rd16(x + 2)), yd = x86_rdf32(y);
+        const float yd = x86_rdf32(y);
+        const __m128 dd = _mm_set_ss(x86_h2f(x86_rd16(x)) * yd), dm = _mm_set_ss(x86_h2f(x86_rd16(x + 2)) * yd);
         uint8_t sc[16];
         x86_k4_scales(x + 4, sc);
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(sc + 8)),
                                                                     _mm_loadl_epi64((const __m128i *)(sc + 8))));
-        const __m256i summs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(y + 260)), mins);
-        __m256i acc = _mm256_setzero_si256();
+        /* lane j: m_j * (bsums[2j] + bsums[2j+1]); hadd: pair p at element (p & 1) of lane p >> 1 */
+        const __m256i mj = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(y + 260)), mins);
+        const __m256i mp = _mm256_hadd_epi32(mj, mj);
+        __m256i pr[4];
         for (int c = 0; c < 4; c++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(x + 16 + 32 * c));
             const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
@@ -36,28 +44,39 @@ void x86_avx2_vec_dot_q4_K(int n, float *s, const void *vx, const void *vy)
             __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 36 + 64 * c)));
             plo = _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * c]));
             phi = _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * c + 1]));
-            acc = _mm256_add_epi32(acc, _mm256_add_epi32(plo, phi));
+            pr[c] = _mm256_add_epi32(plo, phi);
         }
-        int isum, msum;
-        x86_hsum2_i32(acc, summs, &isum, &msum);
-        sumf += (d * yd) * (float)isum - (dmin * yd) * (float)msum;
+        const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(pr[0], pr[1]), _mm256_hadd_epi32(pr[2], pr[3]));
+        const __m128i is = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)); /* pairs 0..3 */
+        const __m128 fi = _mm_cvtepi32_ps(is);
+        const __m128 fm = _mm_cvtepi32_ps(_mm_unpacklo_epi64(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1)));
+        for (int p = 0; p < 4; p++) {
+            const __m128 ip = _mm_castsi128_ps(_mm_srli_si128(_mm_castps_si128(fi), 4 * p));
+            const __m128 mq = _mm_castsi128_ps(_mm_srli_si128(_mm_castps_si128(fm), 4 * p));
+            acc = _mm_fmadd_ss(ip, dd, acc);
+            accm = _mm_fmadd_ss(mq, dm, accm);
+        }
     }
-    *s = sumf;
+    *s = _mm_cvtss_f32(_mm_sub_ss(acc, accm));
 }
 
+/* Q5_K (lanes8): int32 lane k = sum over sub-blocks of sc * (codes . activations of elements
+ * 4k..4k+3); mins in a scalar running sum. */
 void x86_avx2_vec_dot_q5_K(int n, float *s, const void *vx, const void *vy)
 {
     const uint8_t *x = vx, *y = vy;
     const int nb = n / 256;
     const __m256i m4 = _mm256_set1_epi8(0x0f), b16 = _mm256_set1_epi8(16);
-    float sumf = 0.0f;
+    __m256 accf = _mm256_setzero_ps();
+    __m128 summs = _mm_setzero_ps();
     for (int i = 0; i < nb; i++, x += 176, y += 292) {
-        const float d = x86_h2f(x86_rd16(x)), dmin = x86_h2f(x86_rd16(x + 2)), yd = x86_rdf32(y);
+        const float yd = x86_rdf32(y);
+        const float d = yd * x86_h2f(x86_rd16(x)), dmin = -yd * x86_h2f(x86_rd16(x + 2));
         uint8_t sc[16];
         x86_k4_scales(x + 4, sc);
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(sc + 8)),
                                                                     _mm_loadl_epi64((const __m128i *)(sc + 8))));
-        const __m256i summs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(y + 260)), mins);
+        const int msum = x86_hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(y + 260)), mins));
         const __m256i qh = _mm256_loadu_si256((const __m256i *)(x + 16));
         __m256i acc = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -72,15 +91,14 @@ void x86_avx2_vec_dot_q5_K(int n, float *s, const void *vx, const void *vy)
             phi = _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * c + 1]));
             acc = _mm256_add_epi32(acc, _mm256_add_epi32(plo, phi));
         }
-        int isum, msum;
-        x86_hsum2_i32(acc, summs, &isum, &msum);
-        sumf += (d * yd) * (float)isum - (dmin * yd) * (float)msum;
+        accf = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(acc), accf);
+        summs = _mm_fmadd_ss(_mm_set_ss(dmin), _mm_cvtsi32_ss(_mm_setzero_ps(), msum), summs);
     }
-    *s = sumf;
+    *s = hsum8(accf) + _mm_cvtss_f32(summs);
 }
 
-/* Q6_K codes are q - 32 with q in 0..63: maddubs takes q unsigned and the -32 is folded in
- * through the activation block sums. */
+/* Q6_K (lanes8, offset per lane): the unsigned codes (0..63) go through maddubs; lane k then loses
+ * 32 * (sc[2k] * bsums[2k] + sc[2k+1] * bsums[2k+1]). */
 void x86_avx2_vec_dot_q6_K(int n, float *s, const void *vx, const void *vy)
 {
     const uint8_t *x = vx, *y = vy;
@@ -94,9 +112,9 @@ void x86_avx2_vec_dot_q6_K(int n, float *s, const void *vx, const void *vy)
         _mm256_set_epi8(15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12,
                         13, 12, 13, 12, 13, 12),
     };
-    float sumf = 0.0f;
+    __m256 accf = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++, x += 210, y += 292) {
-        const float d = x86_h2f(x86_rd16(x + 208)), yd = x86_rdf32(y);
+        const float d = x86_rdf32(y) * x86_h2f(x86_rd16(x + 208));
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + 192)));
         const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(y + 260)), sc16);
         __m256i acc = _mm256_setzero_si256();
@@ -117,38 +135,33 @@ void x86_avx2_vec_dot_q6_K(int n, float *s, const void *vx, const void *vy)
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_shuffle_epi8(scb, shuf[k])));
             }
         }
-        int isum, csum;
-        x86_hsum2_i32(acc, corr, &isum, &csum);
-        sumf += (d * yd) * (float)(isum - 32 * csum);
+        acc = _mm256_sub_epi32(acc, _mm256_slli_epi32(corr, 5));
+        accf = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(acc), accf);
     }
-    *s = sumf;
+    *s = hsum8(accf);
 }
 
-/* ---- 32-blocks: vector partial sums ---- */
+/* ---- 32-blocks ---- */
 
-static inline __m256 dot_i8_32(__m256i xq, __m256i yq)
+/* int32 lane k = x . y over bytes 4k..4k+3 */
+static inline __m256i dot_i8_32(__m256i xq, __m256i yq)
 {
     const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(xq, xq), _mm256_sign_epi8(yq, xq));
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
+/* Q8_0 (lanes8): one 8-lane accumulator over the blocks in order */
 void x86_avx2_vec_dot_q8_0(int n, float *s, const void *vx, const void *vy)
 {
     const uint8_t *x = vx, *y = vy;
     const int nb = n / 32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 1 < nb; i += 2, x += 68, y += 68) {
-        const __m256 d0 = _mm256_set1_ps(x86_h2f(x86_rd16(x)) * x86_h2f(x86_rd16(y)));
-        const __m256 d1 = _mm256_set1_ps(x86_h2f(x86_rd16(x + 34)) * x86_h2f(x86_rd16(y + 34)));
-        acc0 = _mm256_fmadd_ps(d0, dot_i8_32(_mm256_loadu_si256((const __m256i *)(x + 2)), _mm256_loadu_si256((const __m256i *)(y + 2))), acc0);
-        acc1 = _mm256_fmadd_ps(d1, dot_i8_32(_mm256_loadu_si256((const __m256i *)(x + 36)), _mm256_loadu_si256((const __m256i *)(y + 36))), acc1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++, x += 34, y += 34) {
+        const __m256 d = _mm256_set1_ps(x86_h2f(x86_rd16(x)) * x86_h2f(x86_rd16(y)));
+        const __m256i p = dot_i8_32(_mm256_loadu_si256((const __m256i *)(x + 2)), _mm256_loadu_si256((const __m256i *)(y + 2)));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
     }
-    for (; i < nb; i++, x += 34, y += 34) {
-        const __m256 d0 = _mm256_set1_ps(x86_h2f(x86_rd16(x)) * x86_h2f(x86_rd16(y)));
-        acc0 = _mm256_fmadd_ps(d0, dot_i8_32(_mm256_loadu_si256((const __m256i *)(x + 2)), _mm256_loadu_si256((const __m256i *)(y + 2))), acc0);
-    }
-    *s = x86_hsum_f32(_mm256_add_ps(acc0, acc1));
+    *s = hsum8(acc);
 }
 
 static inline __m256i unpack_q4_0(const uint8_t *qs)
@@ -159,23 +172,18 @@ static inline __m256i unpack_q4_0(const uint8_t *qs)
     return _mm256_set_m128i(hi, lo);
 }
 
+/* Q4_0 (seq): the block's exact integer sum fused into one running float sum */
 void x86_avx2_vec_dot_q4_0(int n, float *s, const void *vx, const void *vy)
 {
     const uint8_t *x = vx, *y = vy;
     const int nb = n / 32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 1 < nb; i += 2, x += 36, y += 68) {
-        const __m256 d0 = _mm256_set1_ps(x86_h2f(x86_rd16(x)) * x86_h2f(x86_rd16(y)));
-        const __m256 d1 = _mm256_set1_ps(x86_h2f(x86_rd16(x + 18)) * x86_h2f(x86_rd16(y + 34)));
-        acc0 = _mm256_fmadd_ps(d0, dot_i8_32(unpack_q4_0(x + 2), _mm256_loadu_si256((const __m256i *)(y + 2))), acc0);
-        acc1 = _mm256_fmadd_ps(d1, dot_i8_32(unpack_q4_0(x + 20), _mm256_loadu_si256((const __m256i *)(y + 36))), acc1);
+    __m128 acc = _mm_setzero_ps();
+    for (int i = 0; i < nb; i++, x += 18, y += 34) {
+        const float d = x86_h2f(x86_rd16(x)) * x86_h2f(x86_rd16(y));
+        const int isum = x86_hsum_i32(dot_i8_32(unpack_q4_0(x + 2), _mm256_loadu_si256((const __m256i *)(y + 2))));
+        acc = _mm_fmadd_ss(_mm_cvtsi32_ss(_mm_setzero_ps(), isum), _mm_set_ss(d), acc);
     }
-    for (; i < nb; i++, x += 18, y += 34) {
-        const __m256 d0 = _mm256_set1_ps(x86_h2f(x86_rd16(x)) * x86_h2f(x86_rd16(y)));
-        acc0 = _mm256_fmadd_ps(d0, dot_i8_32(unpack_q4_0(x + 2), _mm256_loadu_si256((const __m256i *)(y + 2))), acc0);
-    }
-    *s = x86_hsum_f32(_mm256_add_ps(acc0, acc1));
+    *s = _mm_cvtss_f32(acc);
 }
 
 /* ---- float rows ---- */

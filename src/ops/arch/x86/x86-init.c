@@ -58,9 +58,6 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
     set_gemm(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, &x86_avx2_gemm_q8_0);
     k->name = "avx2";
     if (cpu->avx512f && cpu->avx512bw && cpu->avx512vl && cpu->avx512vnni) {
-        set_dot(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, x86_avx512_vec_dot_q4_K);
-        set_dot(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, x86_avx512_vec_dot_q6_K);
-        set_dot(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, x86_avx512_vec_dot_q8_0);
         set_gemm(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, &x86_avx512_gemm_q4_K);
         set_gemm(k, GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, &x86_avx512_gemm_q5_K);
         set_gemm(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, &x86_avx512_gemm_q6_K);

@@ -14,9 +14,32 @@
  *
  * Weight matmul contract (ops_matmul): the activation rows are first converted with
  * quantize_act[w[type].act_type] (one row of ne0 floats -> one row of act_type), then each output
- * y[t][r] = vec_dot(ne0, W row r, activation row t). A GEMM kernel, when present, computes
- * panels of weight rows x all activation rows for batches with the same per-element result up to
- * float summation order. */
+ * y[t][r] = vec_dot(ne0, W row r, activation row t). For the quantized types below, every kernel
+ * that computes such a dot product (vec_dot, gemv, GEMM tiles, on every ISA) returns the value of
+ * the portable reference (quant/vecdot.c) BIT FOR BIT, so a prompt gives the same logits in one
+ * batch or token by token, on any thread count, and medge reproduces llama.cpp d32676d77's x86
+ * logits exactly (Q8_0, Q6_K, Q4_0 files; Q4_K except the one position llama.cpp sends through its
+ * separate GEMV). Float types (F32/F16/BF16) only promise the same value up to summation order.
+ *
+ * Summation order contract. Integer products are exact; "fma(a,b,c)" is one rounding; d = the
+ * weight block's fp16 scale as float times the activation block's scale (one float product),
+ * blocks in order. hsum8(a) = ((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7)).
+ *   Q8_0 (lanes8): acc[k] = fma(d, (float)L_k, acc[k]) per 32-block, L_k = sum of the products
+ *     of elements 4k..4k+3 (k = 0..7); result hsum8(acc).
+ *   Q4_0 (seq): acc = fma((float)isum, d, acc) per 32-block (isum over the block's 32 products of
+ *     (nibble - 8) and activation); result acc.
+ *   Q4_K (pairs): for each pair p = 0..3 of 32-element sub-blocks (2p, 2p+1) of each super-block:
+ *     acc = fma((float)(sc[2p]*S[2p] + sc[2p+1]*S[2p+1]), d, acc) with S[j] = sum of code*act over
+ *     sub-block j; accm = fma((float)(m[2p]*B[2p] + m[2p+1]*B[2p+1]), dmin*yd, accm) with B[j] =
+ *     bsums[2j] + bsums[2j+1]; result acc - accm.
+ *   Q5_K (lanes8): L_k = sum over sub-blocks j of sc[j] * (sum of the 5-bit codes * act over
+ *     elements 4k..4k+3 of sub-block j); acc[k] = fma(d, (float)L_k, acc[k]) per super-block;
+ *     summs = fma(-yd*dmin, (float)sum_j m[j]*B[j], summs); result hsum8(acc) + summs.
+ *   Q6_K (lanes8, offset per lane): L_k = sum over the 8 groups g of 32 elements of
+ *     sc[2g + k/4] * (sum of the UNSIGNED codes (0..63) * act over elements 4k..4k+3 of group g),
+ *     minus 32 * (sc[2k]*bsums[2k] + sc[2k+1]*bsums[2k+1]); acc[k] = fma(d, (float)L_k, acc[k])
+ *     per super-block; result hsum8(acc).
+ * Other types keep ggml's generic per-block order (quant/vecdot.c). */
 #ifndef MEDGE_OPS_KERNELS_H
 #define MEDGE_OPS_KERNELS_H
 #include "core/cpu.h"
@@ -35,8 +58,8 @@ typedef void (*ops_vec_dot_fn)(int n, float *s, const void *x, const void *y);
  * (panel = first row, panel_stride = the row stride). Activation rows of act_type are converted
  * by pack_a into act_bytes(n) bytes each when pack_a is not NULL. Then
  *     tile: y[t * y_stride + r] = dot(W row r, activation row t) for r < nr, t < nt
- * (a_stride in bytes, y_stride in floats), with the value the reference vec_dot gives up to
- * float summation order. */
+ * (a_stride in bytes, y_stride in floats), with the value of the reference vec_dot (bit for bit
+ * for the quantized types of the order contract above, up to float summation order otherwise). */
 typedef void (*ops_gemm_tile_fn)(int n, int nr, int nt, const void *panel, size_t panel_stride, const void *a,
                                  size_t a_stride, float *y, size_t y_stride);
 typedef struct ops_gemm_kernel {

@@ -1,12 +1,14 @@
 /* test-gemma3-logits.c - medge's Gemma 3 forward pass against llama.cpp's logits on the tiny
- * reference model, for every reference GGUF (and an F32 file derived from the F16 one, compared
- * with llama.cpp's F32 logits), on both reference sequences, single- and multi-threaded, the
- * whole prompt in one batch and token by token (the KV-cache / sliding-window ring path).
- * Tolerances are the reference README's; besides, on quantized files the first position, where
- * attention is trivial, must match llama.cpp to the rounding of the output product (the integer
- * dot products and activation quantizers are ggml's), and the logits of the configurations are
- * compared with the first one (printed: attention itself is batch-independent, the batch GEMM
- * tiles and the single-row kernels may still sum in different orders). */
+ * reference model, for every reference GGUF (and medge's own F32 conversion, compared with
+ * llama.cpp's F32 logits), on both reference sequences, on one and two threads, the whole prompt
+ * in one batch and token by token (the KV-cache / sliding-window ring path), at the reference
+ * README's bars on ALL positions (quantized: mean KL <= 1e-3 and the same arg-max on >= 95%;
+ * F32/F16: max |diff| <= 1e-2 and mean KL <= 1e-5). The quantized dot products follow llama.cpp's
+ * x86 summation order (ops/kernels.h), so on x86-64 the Q8_0, Q6_K and Q4_0 files reproduce
+ * llama.cpp's logits bit for bit in every configuration, and the Q4_K files on the long sequence
+ * (llama.cpp sends the last of the 41 chat positions through a GEMV with another order); the
+ * test asserts that too. Every configuration of a file must also give the same logits bit for bit
+ * (batch size and thread count never change a result). */
 #include "test.h"
 #include "formats/gguf.h"
 #include "medge.h"
@@ -52,39 +54,25 @@ static int load_ids(const char *path, int32_t *ids, int cap)
 typedef struct cmp_stats {
     double max_diff, mean_kl, same_argmax;
     double first_diff; /* max |diff| at position 0 */
-    double same_argmax_decisive; /* over positions whose reference top-2 margin is >= DECISIVE */
-    int n_decisive;
+    double long_diff;  /* max |diff| over positions 0 .. n-2 */
 } cmp_stats;
-
-/* Random weights give near-flat distributions: at some positions llama.cpp's own top two logits
- * are within a few thousandths, below the noise with which llama.cpp itself varies between its
- * batched and token-by-token paths on quantized files (max |diff| 0.125, README). The arg-max
- * bar is checked on all positions and reported; the hard assertion uses positions where the
- * reference's choice is decided by more than that noise. */
-#define DECISIVE 0.05
 
 static cmp_stats compare(const float *ref, const float *got, int n, int nv)
 {
-    cmp_stats s = {0, 0, 0, 0, 0, 0};
-    int agree_decisive = 0;
+    cmp_stats s = {0, 0, 0, 0, 0};
     for (int t = 0; t < n; t++) {
         const float *a = ref + (size_t)t * (size_t)nv, *b = got + (size_t)t * (size_t)nv;
-        double ma = a[0], mb = b[0], second = -INFINITY;
+        double ma = a[0], mb = b[0];
         int ia = 0, ib = 0;
         for (int i = 0; i < nv; i++) {
             double d = fabs((double)a[i] - b[i]);
             s.max_diff = d > s.max_diff ? d : s.max_diff;
             if (t == 0 && d > s.first_diff)
                 s.first_diff = d;
+            if (t < n - 1 && d > s.long_diff)
+                s.long_diff = d;
             if (a[i] > ma) ma = a[i], ia = i;
             if (b[i] > mb) mb = b[i], ib = i;
-        }
-        for (int i = 0; i < nv; i++)
-            if (i != ia && a[i] > second)
-                second = a[i];
-        if (ma - second >= DECISIVE) {
-            s.n_decisive++;
-            agree_decisive += ia == ib;
         }
         double za = 0, zb = 0;
         for (int i = 0; i < nv; i++) {
@@ -99,7 +87,6 @@ static cmp_stats compare(const float *ref, const float *got, int n, int nv)
         s.mean_kl += kl / n;
         s.same_argmax += (ia == ib) / (double)n;
     }
-    s.same_argmax_decisive = s.n_decisive ? (double)agree_decisive / s.n_decisive : 1.0;
     return s;
 }
 
@@ -140,14 +127,34 @@ static int make_f32(const char *src, const char *dst)
     return ok;
 }
 
+/* How close to llama.cpp a file must be beyond the README's bars, on x86-64 where the kernels
+ * reproduce llama.cpp's summation order: 2 = every logit bit for bit, 1 = every position but the
+ * last bit for bit (Q4_K: llama.cpp's GEMV tail order), 0 = the bars only. */
+static int exact_level(const char *label)
+{
+#if defined(__x86_64__)
+    if (!strcmp(label, "Q8_0") || !strcmp(label, "Q6_K") || !strcmp(label, "Q4_0"))
+        return 2;
+    if (!strcmp(label, "Q4_K_M") || !strcmp(label, "Q4_K_S"))
+        return 1;
+#else
+    (void)label;
+#endif
+    return 0;
+}
+
 static void check_file(const char *label, const char *path, int quantized, int sanitized)
 {
     static const char *seqs[] = {"chat", "long"};
-    static const struct { int threads, batch; } cfg[] = {{1, 512}, {2, 1}, {2, 7}};
+    /* one batch and token by token on one and two threads, and a batch of 7 (the ring then wraps
+     * inside batches) */
+    static const struct { int threads, batch; } cfg[] = {{1, 512}, {2, 1}, {2, 512}, {1, 1}, {2, 7}};
+    const int n_cfg = (int)(sizeof cfg / sizeof cfg[0]);
     medge_model *m = NULL;
     CHECK_OK(medge_model_load(path, medge_model_default_params(), &m));
     if (!m)
         return;
+    const int exact = exact_level(label);
     for (int si = 0; si < 2; si++) {
         char rel[256];
         snprintf(rel, sizeof rel, "gemma3-tiny/logits/logits-%s-%s.bin", label, seqs[si]);
@@ -164,19 +171,9 @@ static void check_file(const char *label, const char *path, int quantized, int s
         float *out = malloc((size_t)n * (size_t)ref.nv * sizeof(float));
         float *first = malloc((size_t)n * (size_t)ref.nv * sizeof(float));
         int have_first = 0;
-        /* one batch on one thread; token by token on two threads; a batch of 7 on two threads
-         * (the ring then wraps inside batches). Quantized files: the whole chat prompt in one
-         * batch, the long sequence token by token (the KV-cache and ring path), to keep the
-         * test fast with the portable kernels. */
-        int c0 = 0, c1 = 3;
-        if (quantized || sanitized) { /* under sanitizers: one configuration per sequence */
-            c0 = si == 0 ? 0 : 1;
-            c1 = c0 + 1;
-        }
-        if (quantized && !sanitized && si == 0)
-            c1 = 2; /* chat: one batch and token by token, compared bit for bit */
-        if (quantized && sanitized && si == 1)
-            c1 = c0; /* quantized files: the chat sequence only */
+        /* under sanitizers: one batch on one thread and token by token on two, the long sequence
+         * of quantized files token by token only */
+        int c1 = sanitized ? 2 : n_cfg, c0 = sanitized && quantized && si == 1 ? 1 : 0;
         for (int ci = c0; ci < c1; ci++) {
             medge_session_params sp = medge_session_default_params();
             sp.n_ctx = 128;
@@ -188,24 +185,30 @@ static void check_file(const char *label, const char *path, int quantized, int s
                 continue;
             CHECK_OK(medge_session_eval_all(s, ids, n, out));
             cmp_stats st = compare(ref.v, out, n, ref.nv);
-            printf("%-7s %-4s t=%d b=%-3d  max|diff| %.2e (pos 0: %.1e)  mean KL %.2e  same arg-max %.3f (%.3f of %d "
-                   "decisive)\n",
-                   label, seqs[si], cfg[ci].threads, cfg[ci].batch, st.max_diff, st.first_diff, st.mean_kl,
-                   st.same_argmax, st.same_argmax_decisive, st.n_decisive);
+            printf("%-7s %-4s t=%d b=%-3d  max|diff| %.2e (pos 0: %.1e, all but the last: %.1e)  mean KL %.2e  same "
+                   "arg-max %.3f\n",
+                   label, seqs[si], cfg[ci].threads, cfg[ci].batch, st.max_diff, st.first_diff, st.long_diff,
+                   st.mean_kl, st.same_argmax);
             if (first && !have_first) {
                 memcpy(first, out, (size_t)n * (size_t)ref.nv * sizeof(float));
                 have_first = 1;
-            } else if (first) {
-                cmp_stats d = compare(first, out, n, ref.nv);
-                printf("        vs the first configuration: max|diff| %.2e\n", d.max_diff);
+            } else if (first && quantized) {
+                /* exact kernels: the batch size and the thread count never change a logit */
+                CHECK_MSG(memcmp(first, out, (size_t)n * (size_t)ref.nv * sizeof(float)) == 0,
+                          "%s %s t=%d b=%d: logits differ from the first configuration", label, seqs[si], cfg[ci].threads,
+                          cfg[ci].batch);
             }
-            if (quantized)
-                CHECK_MSG(st.first_diff <= 2e-6, "%s %s: position 0 differs by %.3g", label, seqs[si], st.first_diff);
             if (quantized) {
+                CHECK_MSG(st.first_diff <= 2e-6, "%s %s: position 0 differs by %.3g", label, seqs[si], st.first_diff);
                 CHECK_MSG(st.mean_kl <= 1e-3, "%s %s: mean KL %.3g", label, seqs[si], st.mean_kl);
-                CHECK_MSG(st.same_argmax_decisive >= 0.95, "%s %s: same arg-max %.3f on decisive positions", label,
-                          seqs[si], st.same_argmax_decisive);
-                CHECK_MSG(st.same_argmax >= 0.85, "%s %s: same arg-max %.3f", label, seqs[si], st.same_argmax);
+                CHECK_MSG(st.same_argmax >= 0.95, "%s %s t=%d b=%d: same arg-max %.3f", label, seqs[si], cfg[ci].threads,
+                          cfg[ci].batch, st.same_argmax);
+                if (exact == 2 || (exact == 1 && si == 1))
+                    CHECK_MSG(st.max_diff == 0, "%s %s: not bit-identical to llama.cpp (max |diff| %.3g)", label, seqs[si],
+                              st.max_diff);
+                if (exact == 1)
+                    CHECK_MSG(st.long_diff == 0, "%s %s: positions before the last differ from llama.cpp by %.3g", label,
+                              seqs[si], st.long_diff);
             } else {
                 CHECK_MSG(st.same_argmax >= 0.95, "%s %s: same arg-max %.3f", label, seqs[si], st.same_argmax);
                 CHECK_MSG(st.max_diff <= 1e-2, "%s %s: max diff %.3g", label, seqs[si], st.max_diff);

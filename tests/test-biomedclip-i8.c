@@ -217,14 +217,16 @@ int main(void)
 {
     test_reference();
     test_traits_gguf();
-    const ops_i8_gemm *tabs[2] = {ops_i8_gemm_ref(), ops_i8_gemm_get()};
-    printf("I8_PC products: %s\n", tabs[1]->name);
-    const int ns[] = {32, 96, 768}, rows[] = {1, 15, 16, 17, 33, 64, 70}, toks[] = {1, 5, 12, 13, 25, 31};
-    for (int k = 0; k < 2; k++)
+    printf("I8_PC products: %s; tested:", ops_i8_gemm_get()->name);
+    for (int k = 0; ops_i8_gemm_variant(k); k++)
+        printf(" %s", ops_i8_gemm_variant(k)->name);
+    printf("\n");
+    const int ns[] = {32, 96, 768}, rows[] = {1, 7, 8, 9, 15, 16, 17, 33, 64, 70}, toks[] = {1, 5, 8, 9, 12, 13, 25, 31};
+    for (int k = 0; ops_i8_gemm_variant(k); k++)
         for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
             for (size_t b = 0; b < sizeof rows / sizeof *rows; b++)
                 for (size_t c = 0; c < sizeof toks / sizeof *toks; c++)
-                    test_tile(tabs[k], ns[a], rows[b], toks[c]);
+                    test_tile(ops_i8_gemm_variant(k), ns[a], rows[b], toks[c]);
     const ops_f32s_gemm *f = ops_f32s_gemm_get();
     printf("small-batch F32 products: %s\n", f ? f->name : "none (kernel table)");
     const int fn[] = {1, 7, 64, 768}, fr[] = {1, 16, 17, 40}, ft[] = {1, 5, 16, 17, 33};

@@ -44,12 +44,28 @@ static const ops_i8_gemm k_ref = {"scalar", REF_ROWS, ref_panel_bytes, ref_pack_
 
 const ops_i8_gemm *ops_i8_gemm_ref(void) { return &k_ref; }
 
+const ops_i8_gemm *ops_i8_gemm_variant(int i)
+{
+    const ops_i8_gemm *v[3] = {&k_ref, NULL, NULL};
+    int n = 1;
+#if defined(MEDGE_ARCH_x86)
+    const medge_cpu *c = medge_cpu_get();
+    if (c->avx2 && c->fma && c->f16c)
+        v[n++] = &x86_avx2_i8_gemm;
+    if (c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni)
+        v[n++] = &x86_avx512_i8_gemm;
+#endif
+    return i >= 0 && i < n ? v[i] : NULL;
+}
+
 const ops_i8_gemm *ops_i8_gemm_get(void)
 {
 #if defined(MEDGE_ARCH_x86)
     const medge_cpu *c = medge_cpu_get();
     if (c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni)
         return &x86_avx512_i8_gemm;
+    if (c->avx2 && c->fma && c->f16c)
+        return &x86_avx2_i8_gemm;
 #endif
     return &k_ref;
 }

@@ -1,7 +1,8 @@
 /* gemm-i8.h - products with I8_PC weights (quant/i8pc.h: per-channel int8 weights, per-row int8
  * activations, int32 sums): a small table of its own, like ops_gemm_kernel in kernels.h, chosen once
- * per process. The portable C version (gemm-i8.c) is the reference; on x86-64 with AVX-512 VNNI the
- * tile of src/ops/arch/x86/gemm-i8-avx512.c replaces it (MEDGE_FORCE_SCALAR=1 keeps the reference).
+ * per process. The portable C version (gemm-i8.c) is the reference; on x86-64 the tiles of
+ * src/ops/arch/x86/gemm-i8-avx512.c (AVX-512 VNNI) or gemm-i8-avx2.c (AVX2) replace it
+ * (MEDGE_FORCE_SCALAR=1 keeps the reference).
  * Every version gives each output bit for bit equal to quant_i8pc_dot, since the integer sums are
  * exact and the float rescale is the same. */
 #ifndef MEDGE_OPS_GEMM_I8_H
@@ -32,9 +33,11 @@ typedef struct ops_i8_gemm {
 const ops_i8_gemm *ops_i8_gemm_get(void);
 /* The portable reference. */
 const ops_i8_gemm *ops_i8_gemm_ref(void);
+/* Every version this CPU can run, i = 0, 1, ... (0: the reference); NULL past the last (tests). */
+const ops_i8_gemm *ops_i8_gemm_variant(int i);
 
 #if defined(MEDGE_ARCH_x86)
-/* src/ops/arch/x86/gemm-i8-avx512.c (AVX-512 F/BW/VL + VNNI) */
-extern const ops_i8_gemm x86_avx512_i8_gemm;
+/* src/ops/arch/x86/gemm-i8-avx512.c (AVX-512 F/BW/VL + VNNI), gemm-i8-avx2.c (AVX2) */
+extern const ops_i8_gemm x86_avx512_i8_gemm, x86_avx2_i8_gemm;
 #endif
 #endif

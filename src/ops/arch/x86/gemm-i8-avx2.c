@@ -1,0 +1,123 @@
+/* gemm-i8-avx2.c - I8_PC products (ops/gemm-i8.h) on AVX2, for x86 CPUs without AVX-512 VNNI
+ * (most laptops). Panel of 8 weight rows: [n/4][8] dwords (4 signed codes of each row), then the 8
+ * row scales. Activations in groups of 8 tokens: 8 floats d, 8 int32 code sums (64 bytes), then
+ * [n/4][8] dwords. Per 4 elements: |w| (one vpsignb) times the token's codes with the weight's signs
+ * (vpsignb), pairs summed by vpmaddubsw (|w| <= 127 and |a| <= 127: 2 * 127 * 127 fits int16, no
+ * saturation), then vpmaddwd into int32 accumulators: the exact integer sum of quant_i8pc_dot, and
+ * the same float rescale (float)sum * (dw * da), so every output equals the reference bit for bit. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#elif defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+#include "ops/arch/x86/x86-common.h"
+#include "ops/gemm-i8.h"
+
+#include <math.h>
+
+#define R 8  /* rows per panel (one ymm of dwords) */
+#define TG 8 /* tokens per group */
+#define GHDR 64
+
+typedef int32_t i32_u __attribute__((may_alias, aligned(1)));
+
+static size_t panel_bytes(int n) { return ((size_t)n / 4 * R * 4 + R * 4 + 63) / 64 * 64; }
+
+static void pack_w(int n, int nr, const void *w, size_t ws, void *panel)
+{
+    uint32_t *P = panel;
+    const int nk = n / 4;
+    for (int k = 0; k < nk; k++)
+        for (int r = 0; r < R; r++) {
+            uint32_t v = 0;
+            if (r < nr)
+                memcpy(&v, (const uint8_t *)w + (size_t)r * ws + 4 + 4 * (size_t)k, 4);
+            P[(size_t)k * R + (size_t)r] = v;
+        }
+    float *D = (float *)(P + (size_t)nk * R);
+    for (int r = 0; r < R; r++) {
+        float d = 0;
+        if (r < nr)
+            memcpy(&d, (const uint8_t *)w + (size_t)r * ws, 4);
+        D[r] = d;
+    }
+}
+
+static size_t group_bytes(int n) { return ((size_t)GHDR + (size_t)n * TG + 63) / 64 * 64; }
+static size_t act_bytes(int n, int nt) { return group_bytes(n) * (size_t)((nt + TG - 1) / TG); }
+
+static void quantize_row(const float *x, int n, uint8_t *g, int j)
+{
+    const __m256 sm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + i), sm));
+    float amax = x86_hmax_f32(m);
+    for (; i < n; i++)
+        amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+    int32_t sum = 0;
+    uint8_t *q = g + GHDR + 4 * (size_t)j;
+    for (i = 0; i < n; i++) {
+        long c = lrintf(x[i] * id);
+        c = c > 127 ? 127 : c < -127 ? -127 : c;
+        q[(size_t)(i / 4) * TG * 4 + (size_t)(i % 4)] = (uint8_t)(int8_t)c;
+        sum += (int32_t)c;
+    }
+    memcpy(g + 4 * (size_t)j, &d, 4);
+    memcpy(g + 4 * TG + 4 * (size_t)j, &sum, 4);
+}
+
+static void quantize_act(const float *x, size_t ldx, int n, int t0, int t1, void *act)
+{
+    const size_t gb = group_bytes(n);
+    for (int t = t0; t < t1; t++) {
+        uint8_t *g = (uint8_t *)act + (size_t)(t / TG) * gb;
+        if (t % TG == 0 || t == t0)
+            memset(g, 0, gb);
+        quantize_row(x + (size_t)t * ldx, n, g, t % TG);
+    }
+}
+
+#define ALL8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
+#define DECL(t) __m256i c##t = _mm256_setzero_si256();
+#define STEP(t)                                                                                                        \
+    {                                                                                                                  \
+        const __m256i b = _mm256_sign_epi8(_mm256_set1_epi32(*(const i32_u *)(A + 4 * t)), w);                         \
+        c##t = _mm256_add_epi32(c##t, _mm256_madd_epi16(_mm256_maddubs_epi16(aw, b), ones));                          \
+    }
+#define STORE(t)                                                                                                       \
+    if (t < T) {                                                                                                       \
+        const __m256 o = _mm256_mul_ps(_mm256_cvtepi32_ps(c##t), _mm256_mul_ps(Dv, _mm256_set1_ps(x86_rdf32(g + 4 * t)))); \
+        if (nr >= R)                                                                                                   \
+            _mm256_storeu_ps(y + (size_t)t * ys, o);                                                                   \
+        else                                                                                                           \
+            _mm256_maskstore_ps(y + (size_t)t * ys, mask, o);                                                          \
+    }
+
+static void tile_g(int T, int nk, const uint8_t *P, const uint8_t *g, float *y, size_t ys, int nr)
+{
+    ALL8(DECL)
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i *W = (const __m256i *)P;
+    const uint8_t *A = g + GHDR;
+    for (int k = 0; k < nk; k++, W++, A += 4 * TG) {
+        const __m256i w = _mm256_load_si256(W), aw = _mm256_sign_epi8(w, w);
+        ALL8(STEP)
+    }
+    const __m256 Dv = _mm256_load_ps((const float *)W);
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    ALL8(STORE)
+}
+
+static void tile(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys)
+{
+    const int nk = n / 4;
+    const size_t gb = group_bytes(n);
+    for (int t0 = 0; t0 < nt; t0 += TG)
+        tile_g(nt - t0 < TG ? nt - t0 : TG, nk, panel, (const uint8_t *)act + (size_t)(t0 / TG) * gb,
+               y + (size_t)t0 * ys, ys, nr);
+}
+
+const ops_i8_gemm x86_avx2_i8_gemm = {"avx2", R, panel_bytes, pack_w, act_bytes, TG, quantize_act, tile};

@@ -106,7 +106,7 @@ typedef struct ops_attn_kernel {
  * 64-byte aligned. Several rows share the key and value loads (e.g. the query heads of one KV
  * head, several tokens). */
 #define OPS_ATTN_ROWS_MAX 8
-#define OPS_ATTN_ROWS_WORK(nq, n, hd) ((size_t)((nq) + 16) * (size_t)(n) + (size_t)(nq) * (size_t)(hd) + 256)
+#define OPS_ATTN_ROWS_WORK(nq, n, hd) ((size_t)((nq) + 33) * (size_t)(n) + (size_t)(nq) * (size_t)(hd) + 256)
 typedef void (*ops_attn_rows_fn)(int hd, int nq, int n, const float *const *q, const int *lo, const int *hi,
                                  const void *const *kr, const void *const *vr, const int32_t *pos, float *work,
                                  float *const *out);

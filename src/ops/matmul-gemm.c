@@ -1,12 +1,14 @@
 /* matmul-gemm.c - the batch path of ops_matmul (n_tok >= the kernel's min_tok): activations are
- * converted once (quantize_act, then the tile's pack_a), then each thread takes a contiguous run
- * of weight panels; a panel is repacked into the thread's slice of the scratch while the next one
- * is prefetched, and every token streams past it (the panel stays in L1/L2; the activations are
- * read once per panel, which costs far less than the products). See ops_gemm_kernel in
- * kernels.h for the contract. */
+ * converted once (quantize_act, then the tile's pack_a), then the threads claim runs of weight
+ * panels from a shared counter; a panel is repacked into the thread's slice of the scratch while
+ * the next one is prefetched, and every token streams past it (the panel stays in L1/L2; the
+ * activations are read once per panel, which costs far less than the products: blocking the
+ * tokens so they stay in L2 across panels measured no faster, the tiles are compute-bound). See
+ * ops_gemm_kernel in kernels.h for the contract. */
 #include "ops/kernels.h"
 #include "ops/ops.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 /* Below this many multiply-adds the product runs on the calling thread. */
@@ -26,6 +28,8 @@ typedef struct gemm_job {
     uint8_t *pa;      /* pack_a rows (or NULL) */
     uint8_t *panels;  /* per thread: panel_size bytes */
     size_t panel_size;
+    long claim;       /* panels per claim */
+    atomic_long next; /* first panel not claimed yet */
 } gemm_job;
 
 static void gemm_act(void *ctx, int ith, int nth)
@@ -43,34 +47,42 @@ static void gemm_act(void *ctx, int ith, int nth)
     }
 }
 
+/* Threads claim runs of `claim` panels from a shared counter instead of fixed halves, so a thread
+ * that is descheduled (other processes on the cores) or slower delays one run, not half the
+ * matrix, and its partner does not spin at the barrier meanwhile. */
 static void gemm_rows(void *ctx, int ith, int nth)
 {
     gemm_job *j = ctx;
     const ops_gemm_kernel *g = j->g;
     const long nrows = (long)j->W->ne[1];
     const long npan = (nrows + g->rows - 1) / g->rows;
-    long pb, pe;
-    medge_split(npan, ith, nth, &pb, &pe);
     const int n = (int)j->W->ne[0];
     const size_t nb1 = j->W->nb1;
     uint8_t *panel = j->panels + (size_t)ith * j->panel_size;
-    for (long p = pb; p < pe; p++) {
-        const long r0 = p * g->rows;
-        const int nr = (int)(nrows - r0 < g->rows ? nrows - r0 : g->rows);
-        const uint8_t *w = (const uint8_t *)j->W->data + (size_t)r0 * nb1;
-        if (g->pack_w) {
-            g->pack_w(n, nr, w, nb1, panel);
-            /* the next panel's rows are read while this one is multiplied (the repack alone
-             * would wait on memory for every row) */
-            if (p + 1 < pe) {
-                const uint8_t *nx = w + (size_t)g->rows * nb1;
-                const long nn = nrows - r0 - g->rows < g->rows ? nrows - r0 - g->rows : g->rows;
-                for (size_t off = 0; off < (size_t)nn * nb1; off += 64)
-                    __builtin_prefetch(nx + off, 0, 2);
+    (void)nth;
+    for (;;) {
+        const long pb = atomic_fetch_add_explicit(&j->next, j->claim, memory_order_relaxed);
+        if (pb >= npan)
+            break;
+        const long pe = pb + j->claim < npan ? pb + j->claim : npan;
+        for (long p = pb; p < pe; p++) {
+            const long r0 = p * g->rows;
+            const int nr = (int)(nrows - r0 < g->rows ? nrows - r0 : g->rows);
+            const uint8_t *w = (const uint8_t *)j->W->data + (size_t)r0 * nb1;
+            if (g->pack_w) {
+                g->pack_w(n, nr, w, nb1, panel);
+                /* the next panel's rows are read while this one is multiplied (the repack alone
+                 * would wait on memory for every row) */
+                if (p + 1 < pe) {
+                    const uint8_t *nx = w + (size_t)g->rows * nb1;
+                    const long nn = nrows - r0 - g->rows < g->rows ? nrows - r0 - g->rows : g->rows;
+                    for (size_t off = 0; off < (size_t)nn * nb1; off += 64)
+                        __builtin_prefetch(nx + off, 0, 2);
+                }
+                g->tile(n, nr, j->n_tok, panel, 0, j->a, j->a_row, j->y + r0, (size_t)nrows);
+            } else {
+                g->tile(n, nr, j->n_tok, w, nb1, j->a, j->a_row, j->y + r0, (size_t)nrows);
             }
-            g->tile(n, nr, j->n_tok, panel, 0, j->a, j->a_row, j->y + r0, (size_t)nrows);
-        } else {
-            g->tile(n, nr, j->n_tok, w, nb1, j->a, j->a_row, j->y + r0, (size_t)nrows);
         }
     }
 }
@@ -110,7 +122,11 @@ medge_status ops_matmul_gemm(const ops_kernels *k, medge_pool *pool, ops_scratch
     MEDGE_TRY(ops_scratch_reserve(scratch, total));
     uint8_t *base = scratch->buf;
     gemm_job j = {k, g, W, x, y, n_tok, base, act_row, NULL, a_row, g->pack_a ? base + s_act : NULL,
-                  base + s_act + s_pa, panel};
+                  base + s_act + s_pa, panel, 1, 0};
+    /* about 8 claims per thread: few atomics, small tail */
+    const long npan = (long)((W->ne[1] + g->rows - 1) / g->rows);
+    j.claim = npan / (8L * nth) > 1 ? npan / (8L * nth) : 1;
+    atomic_init(&j.next, 0);
     j.a = direct ? (const uint8_t *)x : g->pack_a ? j.pa : j.act;
     if ((double)W->ne[0] * (double)W->ne[1] * n_tok < GEMM_MIN_PARALLEL_WORK) {
         pool = NULL;

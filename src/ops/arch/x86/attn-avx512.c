@@ -166,24 +166,25 @@ INLINE void softmax_row(int n, float *s, const int32_t *pos, int f16)
 }
 
 /* The lane accumulators R[0..15] of 16 output elements over the cells [i0, i1) of one run of
- * consecutive positions (cell i0 feeds register 0); vf[i]: 16 value elements of cell i as floats. */
+ * consecutive positions (cell i0 feeds register 0); vf[32 i]: 16 value elements of cell i as floats. */
 INLINE void run_values(int i0, int i1, const float *vf, const float *pr, __m512 *R)
 {
     int i = i0;
     for (; i + 16 <= i1; i += 16)
         for (int l = 0; l < 16; l++)
-            R[l] = _mm512_fmadd_ps(_mm512_load_ps(vf + (size_t)(i + l) * 16), _mm512_set1_ps(pr[i + l]), R[l]);
+            R[l] = _mm512_fmadd_ps(_mm512_load_ps(vf + (size_t)(i + l) * 32), _mm512_set1_ps(pr[i + l]), R[l]);
     for (int l = 0; l < 16; l++)
         if (i + l < i1)
-            R[l] = _mm512_fmadd_ps(_mm512_load_ps(vf + (size_t)(i + l) * 16), _mm512_set1_ps(pr[i + l]), R[l]);
+            R[l] = _mm512_fmadd_ps(_mm512_load_ps(vf + (size_t)(i + l) * 32), _mm512_set1_ps(pr[i + l]), R[l]);
 }
 
 INLINE void rows(int NQ, int hd, int n, const float *const *q, const int *lo, const int *hi, const void *const *kr,
                  const void *const *vr, const int32_t *pos, float *work, float *const *out, int f16)
 {
-    /* work: lanes [256] | qf [NQ][hd] | vf [n][16] | scores [NQ][n] */
+    /* work: lanes [256] | qf [NQ][hd] | vf [n][32] | scores [NQ][n] | run ends [n] (int) */
     __m512 *lanes = (__m512 *)work;
-    float *qf = work + 256, *vf = qf + (size_t)NQ * (size_t)hd, *sc = vf + (size_t)n * 16;
+    float *qf = work + 256, *vf = qf + (size_t)NQ * (size_t)hd, *sc = vf + (size_t)n * 32;
+    int *rend = (int *)(sc + (size_t)NQ * (size_t)n);
     int a = n, b = 0;
     for (int r = 0; r < NQ; r++) {
         for (int e = 0; e < hd; e += 16) { /* q rounded to the cache type, as floats */
@@ -197,38 +198,53 @@ INLINE void rows(int NQ, int hd, int n, const float *const *q, const int *lo, co
             b = hi[r] > b ? hi[r] : b;
         }
     }
-    if (a < b)
-        scores(NQ, hd, a, b, qf, kr, sc, (size_t)n, f16);
+    if (a >= b) {
+        for (int r = 0; r < NQ; r++)
+            memset(out[r], 0, (size_t)hd * sizeof(float));
+        return;
+    }
+    scores(NQ, hd, a, b, qf, kr, sc, (size_t)n, f16);
     for (int r = 0; r < NQ; r++)
         if (lo[r] < hi[r])
             softmax_row(hi[r] - lo[r], sc + (size_t)r * (size_t)n + lo[r], pos + lo[r], f16);
-    for (int e = 0; e < hd; e += 16) {
-        for (int i = a; i < b; i++)
-            _mm512_store_ps(vf + (size_t)i * 16, ld_row(vr[i], (size_t)e, f16));
-        for (int r = 0; r < NQ; r++) {
-            const float *pr = sc + (size_t)r * (size_t)n;
-            for (int l = 0; l < 16; l++)
-                lanes[l] = _mm512_setzero_ps();
-            for (int r0 = lo[r]; r0 < hi[r];) {
-                int r1 = r0 + 1;
-                while (r1 < hi[r] && pos[r1] == pos[r1 - 1] + 1)
-                    r1++;
-                const int L = pos[r0] % 16;
-                __m512 R[16];
-                for (int l = 0; l < 16; l++)
-                    R[l] = lanes[(L + l) & 15];
-                run_values(r0, r1, vf, pr, R);
-                for (int l = 0; l < 16; l++)
-                    lanes[(L + l) & 15] = R[l];
-                r0 = r1;
-            }
-            __m512 t8[8], t4[4];
-            for (int l = 0; l < 8; l++)
-                t8[l] = _mm512_add_ps(lanes[l], lanes[l + 8]);
-            for (int l = 0; l < 4; l++)
-                t4[l] = _mm512_add_ps(t8[l], t8[l + 4]);
-            _mm512_storeu_ps(out[r] + e, _mm512_add_ps(_mm512_add_ps(t4[0], t4[2]), _mm512_add_ps(t4[1], t4[3])));
+    /* runs of consecutive positions: rend[i] = end of the run holding cell i */
+    rend[b - 1] = b;
+    for (int i = b - 2; i >= a; i--)
+        rend[i] = pos[i + 1] == pos[i] + 1 ? rend[i + 1] : i + 1;
+    /* 32 output elements (one 64-byte line of an F16 row) per pass over the value rows */
+    for (int e0 = 0; e0 < hd; e0 += 32) {
+        const int ne = hd - e0 < 32 ? 16 : 32;
+        for (int i = a; i < b; i++) {
+            if (e0 + 32 < hd)
+                _mm_prefetch((const char *)vr[i] + (size_t)(e0 + 32) * (f16 ? 2 : 4), _MM_HINT_T0);
+            _mm512_store_ps(vf + (size_t)i * 32, ld_row(vr[i], (size_t)e0, f16));
+            if (ne == 32)
+                _mm512_store_ps(vf + (size_t)i * 32 + 16, ld_row(vr[i], (size_t)e0 + 16, f16));
         }
+        for (int h = 0; h < ne; h += 16)
+            for (int r = 0; r < NQ; r++) {
+                const float *pr = sc + (size_t)r * (size_t)n;
+                for (int l = 0; l < 16; l++)
+                    lanes[l] = _mm512_setzero_ps();
+                for (int r0 = lo[r]; r0 < hi[r];) {
+                    const int r1 = rend[r0] < hi[r] ? rend[r0] : hi[r];
+                    const int L = pos[r0] % 16;
+                    __m512 R[16];
+                    for (int l = 0; l < 16; l++)
+                        R[l] = lanes[(L + l) & 15];
+                    run_values(r0, r1, vf + h, pr, R);
+                    for (int l = 0; l < 16; l++)
+                        lanes[(L + l) & 15] = R[l];
+                    r0 = r1;
+                }
+                __m512 t8[8], t4[4];
+                for (int l = 0; l < 8; l++)
+                    t8[l] = _mm512_add_ps(lanes[l], lanes[l + 8]);
+                for (int l = 0; l < 4; l++)
+                    t4[l] = _mm512_add_ps(t8[l], t8[l + 4]);
+                _mm512_storeu_ps(out[r] + e0 + h,
+                                 _mm512_add_ps(_mm512_add_ps(t4[0], t4[2]), _mm512_add_ps(t4[1], t4[3])));
+            }
     }
 }
 

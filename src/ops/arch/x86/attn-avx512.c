@@ -248,16 +248,18 @@ INLINE void rows(int NQ, int hd, int n, const float *const *q, const int *lo, co
     }
 }
 
+/* 16, 8, 4, 2 or 1 rows per pass (a pass converts each key and value row once) */
 #define ROWS_SWITCH(F16)                                                                                               \
-    switch (nq) {                                                                                                      \
-    case 1: rows(1, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
-    case 2: rows(2, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
-    case 3: rows(3, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
-    case 4: rows(4, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
-    case 5: rows(5, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
-    case 6: rows(6, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
-    case 7: rows(7, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                            \
-    default: rows(8, hd, n, q, lo, hi, kr, vr, pos, work, out, F16); break;                                           \
+    for (int r0 = 0; r0 < nq;) {                                                                                       \
+        const int m = nq - r0 >= 16 ? 16 : nq - r0 >= 8 ? 8 : nq - r0 >= 4 ? 4 : nq - r0 >= 2 ? 2 : 1;                 \
+        switch (m) {                                                                                                   \
+        case 16: rows(16, hd, n, q + r0, lo + r0, hi + r0, kr, vr, pos, work, out + r0, F16); break;                   \
+        case 8: rows(8, hd, n, q + r0, lo + r0, hi + r0, kr, vr, pos, work, out + r0, F16); break;                     \
+        case 4: rows(4, hd, n, q + r0, lo + r0, hi + r0, kr, vr, pos, work, out + r0, F16); break;                     \
+        case 2: rows(2, hd, n, q + r0, lo + r0, hi + r0, kr, vr, pos, work, out + r0, F16); break;                     \
+        default: rows(1, hd, n, q + r0, lo + r0, hi + r0, kr, vr, pos, work, out + r0, F16); break;                    \
+        }                                                                                                              \
+        r0 += m;                                                                                                       \
     }
 
 void x86_avx512_attn_rows_f16(int hd, int nq, int n, const float *const *q, const int *lo, const int *hi,

@@ -48,13 +48,12 @@ void x86_avx2_vec_dot_q4_K(int n, float *s, const void *vx, const void *vy)
         }
         const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(pr[0], pr[1]), _mm256_hadd_epi32(pr[2], pr[3]));
         const __m128i is = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)); /* pairs 0..3 */
-        const __m128 fi = _mm_cvtepi32_ps(is);
-        const __m128 fm = _mm_cvtepi32_ps(_mm_unpacklo_epi64(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1)));
+        float fi[4], fm[4];
+        _mm_storeu_ps(fi, _mm_cvtepi32_ps(is));
+        _mm_storeu_ps(fm, _mm_cvtepi32_ps(_mm_unpacklo_epi64(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1))));
         for (int p = 0; p < 4; p++) {
-            const __m128 ip = _mm_castsi128_ps(_mm_srli_si128(_mm_castps_si128(fi), 4 * p));
-            const __m128 mq = _mm_castsi128_ps(_mm_srli_si128(_mm_castps_si128(fm), 4 * p));
-            acc = _mm_fmadd_ss(ip, dd, acc);
-            accm = _mm_fmadd_ss(mq, dm, accm);
+            acc = _mm_fmadd_ss(_mm_set_ss(fi[p]), dd, acc);
+            accm = _mm_fmadd_ss(_mm_set_ss(fm[p]), dm, accm);
         }
     }
     *s = _mm_cvtss_f32(_mm_sub_ss(acc, accm));

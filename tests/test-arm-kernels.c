@@ -5,14 +5,17 @@
  * with padded strides, random and raw blocks (every code, extreme scales); the batch path
  * (ops_matmul_gemm: panel decode + tiles) bit for bit for the quantized types and within float
  * summation error for F32/F16/BF16, at odd row and token counts, weights at unaligned offsets,
- * on one thread and on a pool of three. Under qemu-aarch64 `-cpu max` (the default) all three
+ * on one thread and on a pool of three; the I8_PC product tiles (ops/gemm-i8.h) bit for bit
+ * against quant_i8pc_dot. Under qemu-aarch64 `-cpu max` (the default) all three
  * tables run. On other architectures the selected table's gemv kernels are checked the same
  * way. */
 #include "test.h"
 #include "core/cpu.h"
 #include "core/threadpool.h"
+#include "ops/gemm-i8.h"
 #include "ops/kernels.h"
 #include "ops/ops.h"
+#include "quant/i8pc.h"
 #include "quant/quant.h"
 #include "quant/types.h"
 
@@ -176,6 +179,58 @@ out:
     free(y);
 }
 
+/* an I8_PC product table (ops/gemm-i8.h): panels, activation ranges as two threads convert them,
+ * tiles; every output equals quant_i8pc_dot and nothing is written past the rows */
+static void check_i8(const ops_i8_gemm *g, int n, int rows, int nt)
+{
+    const size_t rb = quant_row_size(MEDGE_TYPE_I8_PC, n), ab = quant_i8pc_act_bytes(n);
+    const int R = g->rows, npan = (rows + R - 1) / R;
+    const size_t pb = (g->panel_bytes(n) + 63) / 64 * 64, ys = (size_t)rows + 2;
+    float *wf = malloc(sizeof(float) * (size_t)n), *x = malloc(sizeof(float) * (size_t)n * (size_t)nt);
+    uint8_t *w = malloc(rb * (size_t)rows + 2), *aref = malloc(ab * (size_t)nt);
+    uint8_t *panels = aligned_alloc(64, pb * (size_t)npan), *act = aligned_alloc(64, (g->act_bytes(n, nt) + 63) / 64 * 64);
+    float *y = malloc(sizeof(float) * ys * (size_t)nt);
+    if (!wf || !x || !w || !aref || !panels || !act || !y) {
+        CHECK(0);
+        goto out;
+    }
+    uint8_t *wr = w + 2 * (rows % 2); /* rows of any 2-byte alignment */
+    for (int r = 0; r < rows; r++) {
+        const float sc = r % 5 == 4 ? 0.0f : 1.0f + (float)r;
+        for (int i = 0; i < n; i++)
+            wf[i] = sc * frand();
+        quant_i8pc_quantize_row(wf, wr + (size_t)r * rb, n);
+    }
+    fill_act(x, (size_t)n * (size_t)nt, nt % 2);
+    for (int t = 0; t < nt; t++)
+        quant_i8pc_quantize_act(x + (size_t)t * (size_t)n, aref + (size_t)t * ab, n);
+    for (size_t i = 0; i < ys * (size_t)nt; i++)
+        y[i] = -7.0f;
+    for (int p = 0; p < npan; p++)
+        g->pack_w(n, rows - p * R < R ? rows - p * R : R, wr + (size_t)p * R * rb, rb, panels + (size_t)p * pb);
+    const int split = nt / 2 / g->act_group * g->act_group;
+    g->quantize_act(x, (size_t)n, n, 0, split, act);
+    g->quantize_act(x, (size_t)n, n, split, nt, act);
+    for (int p = 0; p < npan; p++)
+        g->tile(n, rows - p * R < R ? rows - p * R : R, nt, panels + (size_t)p * pb, act, y + p * R, ys);
+    int bad = 0;
+    for (int t = 0; t < nt; t++) {
+        for (int r = 0; r < rows; r++)
+            bad += !(y[(size_t)t * ys + (size_t)r] == quant_i8pc_dot(n, wr + (size_t)r * rb, aref + (size_t)t * ab));
+        for (size_t r = (size_t)rows; r < ys; r++)
+            bad += y[(size_t)t * ys + r] != -7.0f;
+    }
+    CHECK_MSG(bad == 0, "%s I8_PC n=%d rows=%d tokens=%d: %d outputs differ", g->name, n, rows, nt, bad);
+out:
+    free(wf);
+    free(x);
+    free(w);
+    free(aref);
+    free(panels);
+    free(act);
+    free(y);
+}
+
 static void check_table(const char *what, const ops_kernels *k, medge_pool *pool3, int want_gemv, int want_gemm, int gemm)
 {
     const int slow = getenv("MEDGE_SANITIZED") != NULL;
@@ -245,11 +300,17 @@ int main(void)
         c.i8mm = var[v].i8mm;
         ops_arch_init(&k, &c);
         CHECK_MSG(strcmp(k.name, var[v].name) == 0, "table %s named %s", var[v].what, k.name);
-        /* the quantized gemv / GEMM kernels are not installed until they follow the summation
-         * order of ops/kernels.h again (arm-init.c: ARM_QUANT_TILES); then want 5 and 8 */
-        check_table(var[v].what, &k, pool3, 0, 3, 1);
+        check_table(var[v].what, &k, pool3, 5, 8, 1);
+        const ops_i8_gemm *i8 = v == 0 ? &arm_neon_i8_gemm : v == 1 ? &arm_dotprod_i8_gemm : &arm_i8mm_i8_gemm;
+        const int ns[] = {32, 96, 768}, rows[] = {1, 7, 8, 9, 17, 33}, toks[] = {1, 3, 4, 5, 13};
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 6; b++)
+                for (int d = 0; d < 5; d++)
+                    check_i8(i8, ns[a], rows[b], toks[d]);
     }
 #else
+    for (int n = 32; n <= 800; n += 256) /* the selected I8_PC products */
+        check_i8(ops_i8_gemm_get(), n, 19, 13);
     /* elsewhere the selected table's gemv kernels (bit-exact everywhere; the x86 tiles are
      * covered by test-gemm, whose AVX2 Q8_0 tile sums in another order) */
     (void)cpu;

@@ -54,6 +54,12 @@ const ops_i8_gemm *ops_i8_gemm_variant(int i)
         v[n++] = &x86_avx2_i8_gemm;
     if (c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni)
         v[n++] = &x86_avx512_i8_gemm;
+#elif defined(MEDGE_ARCH_arm)
+    const medge_cpu *c = medge_cpu_get();
+    if (c->neon)
+        v[n++] = c->dotprod ? &arm_dotprod_i8_gemm : &arm_neon_i8_gemm;
+    if (c->neon && c->dotprod && c->i8mm)
+        v[n++] = &arm_i8mm_i8_gemm;
 #endif
     return i >= 0 && i < n ? v[i] : NULL;
 }
@@ -66,6 +72,12 @@ const ops_i8_gemm *ops_i8_gemm_get(void)
         return &x86_avx512_i8_gemm;
     if (c->avx2 && c->fma && c->f16c)
         return &x86_avx2_i8_gemm;
+#elif defined(MEDGE_ARCH_arm)
+    const medge_cpu *c = medge_cpu_get();
+    if (c->neon && c->dotprod)
+        return c->i8mm ? &arm_i8mm_i8_gemm : &arm_dotprod_i8_gemm;
+    if (c->neon)
+        return &arm_neon_i8_gemm;
 #endif
     return &k_ref;
 }

@@ -39,5 +39,8 @@ const ops_i8_gemm *ops_i8_gemm_variant(int i);
 #if defined(MEDGE_ARCH_x86)
 /* src/ops/arch/x86/gemm-i8-avx512.c (AVX-512 F/BW/VL + VNNI), gemm-i8-avx2.c (AVX2) */
 extern const ops_i8_gemm x86_avx512_i8_gemm, x86_avx2_i8_gemm;
+#elif defined(MEDGE_ARCH_arm) || defined(__aarch64__)
+/* src/ops/arch/arm/gemm-{neon,dotprod,i8mm}.c (arm-gemm.inc; __aarch64__: also seen by the tests) */
+extern const ops_i8_gemm arm_neon_i8_gemm, arm_dotprod_i8_gemm, arm_i8mm_i8_gemm;
 #endif
 #endif

@@ -48,6 +48,26 @@ ARM_INLINE int32x4_t arm_dot16(int32x4_t acc, int8x16_t a, int8x16_t b)
 #endif
 }
 
+/* lane i = the sum of a * b over bytes 4i..4i+3, exactly these 4 (the "lanes8" order of
+ * ops/kernels.h needs the 4-element sums themselves) */
+ARM_INLINE int32x4_t arm_dot4(int8x16_t a, int8x16_t b)
+{
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(vdupq_n_s32(0), a, b);
+#else
+    const int32x4_t lo = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+    const int32x4_t hi = vpaddlq_s16(vmull_high_s8(a, b));
+    return vpaddq_s32(lo, hi);
+#endif
+}
+
+/* ops/kernels.h's hsum8 of lanes 0..3 (lo) and 4..7 (hi): ((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7)) */
+ARM_INLINE float arm_hsum8(float32x4_t lo, float32x4_t hi)
+{
+    const float32x4_t r = vaddq_f32(lo, hi);
+    return (vgetq_lane_f32(r, 0) + vgetq_lane_f32(r, 2)) + (vgetq_lane_f32(r, 1) + vgetq_lane_f32(r, 3));
+}
+
 /* Lane-indexed dot product: lane i of acc += dot(bytes 4i..4i+3 of w, bytes 4L..4L+3 of a).
  * Without dotprod: broadcast, widening multiplies, pairwise adds (|pair| <= 2 * 128 * 127 fits
  * int16). L must be a literal. */

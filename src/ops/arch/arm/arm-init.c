@@ -1,6 +1,6 @@
 /* arm-init.c - ops_arch_init for AArch64: NEON kernels always (NEON is part of AArch64), the
- * sdot versions when the CPU has the dot-product extension, and the smmla GEMM tiles for the
- * quantized types when it also has i8mm. A kernel replaces a reference entry only when the
+ * sdot versions when the CPU has the dot-product extension, and the smmla GEMM tiles (Q4_K,
+ * Q4_0) when it also has i8mm. A kernel replaces a reference entry only when the
  * reference exists with the same activation type (and, for the activation quantizers, the same
  * semantics), so both tables describe the same computation. */
 #include "ops/arch/arm/arch.h"
@@ -29,12 +29,6 @@ static void set_gemm(ops_kernels *k, enum ggml_type t, enum ggml_type act, const
         k->w[t].gemm = g;
 }
 
-/* The quantized gemv kernels and GEMM tiles (arm-gemv.inc, arm-gemm.inc) still combine each block
- * in float as the pre-contract reference did; ops/kernels.h's summation order (llama.cpp's x86
- * order) changed the reference, so until they follow it again the quantized types run on the
- * vec_dot kernels (which do), keeping every table bit for bit equal to the reference. */
-#define ARM_QUANT_TILES 0
-
 #define ARM_INSTALL(sfx)                                                           \
     do {                                                                           \
         set_dot(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, arm_##sfx##_vec_dot_q4_K);      \
@@ -49,18 +43,13 @@ static void set_gemm(ops_kernels *k, enum ggml_type t, enum ggml_type act, const
             k->quantize_act[GGML_TYPE_Q8_K] = arm_##sfx##_quantize_q8_K;           \
         if (k->quantize_act[GGML_TYPE_Q8_0] == quant_act_q8_0)                     \
             k->quantize_act[GGML_TYPE_Q8_0] = arm_##sfx##_quantize_q8_0;           \
-        if (ARM_QUANT_TILES) {                                                     \
-            set_gemv(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, arm_##sfx##_gemv_q4_K);    \
-            set_gemv(k, GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, arm_##sfx##_gemv_q5_K);    \
-            set_gemv(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, arm_##sfx##_gemv_q6_K);    \
-            set_gemv(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, arm_##sfx##_gemv_q8_0);    \
-            set_gemv(k, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, arm_##sfx##_gemv_q4_0);    \
-            set_gemm(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, &arm_##sfx##_gemm_q4_K);   \
-            set_gemm(k, GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, &arm_##sfx##_gemm_q5_K);   \
-            set_gemm(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, &arm_##sfx##_gemm_q6_K);   \
-            set_gemm(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, &arm_##sfx##_gemm_q8_0);   \
-            set_gemm(k, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, &arm_##sfx##_gemm_q4_0);   \
-        }                                                                          \
+        set_gemv(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, arm_##sfx##_gemv_q4_K);        \
+        set_gemv(k, GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, arm_##sfx##_gemv_q5_K);        \
+        set_gemv(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, arm_##sfx##_gemv_q6_K);        \
+        set_gemv(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, arm_##sfx##_gemv_q8_0);        \
+        set_gemv(k, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, arm_##sfx##_gemv_q4_0);        \
+        set_gemm(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, &arm_##sfx##_gemm_q4_K);       \
+        set_gemm(k, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, &arm_##sfx##_gemm_q4_0);       \
         set_gemm(k, GGML_TYPE_F32, GGML_TYPE_F32, &arm_##sfx##_gemm_f32);          \
         set_gemm(k, GGML_TYPE_F16, GGML_TYPE_F16, &arm_##sfx##_gemm_f16);          \
         set_gemm(k, GGML_TYPE_BF16, GGML_TYPE_BF16, &arm_##sfx##_gemm_bf16);       \
@@ -74,13 +63,8 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
         ARM_INSTALL(dotprod);
         k->name = "neon-dotprod";
         if (cpu->i8mm) {
-            if (ARM_QUANT_TILES) {
-                set_gemm(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, &arm_i8mm_gemm_q4_K);
-                set_gemm(k, GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, &arm_i8mm_gemm_q5_K);
-                set_gemm(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, &arm_i8mm_gemm_q6_K);
-                set_gemm(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, &arm_i8mm_gemm_q8_0);
-                set_gemm(k, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, &arm_i8mm_gemm_q4_0);
-            }
+            set_gemm(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, &arm_i8mm_gemm_q4_K);
+            set_gemm(k, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, &arm_i8mm_gemm_q4_0);
             k->name = "neon-i8mm";
         }
     } else {

@@ -246,6 +246,13 @@ typedef struct medge_session medge_session;
 
 typedef struct medge_model_params {
     int use_mmap; /* 1 (default): map the file read-only and use the weights in place; 0: read it */
+    /* With use_mmap, 1 (default): map the weights in 2 MB pages where the kernel has transparent
+     * huge pages (Linux "always" or "madvise"): generation streams every weight once per token,
+     * and 4 KB pages cost TLB misses and prefetcher stops (measured: about 1.2x decode speed).
+     * When the page cache holds the file in 4 KB pages (it was just written or copied), those
+     * cached pages are dropped once so that the first use reads the file again from storage, in
+     * 2 MB pages (later loads find it so). Same memory as the plain mapping. 0: plain mapping. */
+    int huge_pages;
 } medge_model_params;
 
 MEDGE_API medge_model_params medge_model_default_params(void);

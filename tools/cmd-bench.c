@@ -4,9 +4,11 @@
  * bench/, never in tests. */
 #include "tool.h"
 #include "core/cpu.h"
+#include "core/file.h"
 #include "formats/gguf.h"
 #include "ops/kernels.h"
 #include "quant/types.h"
+#include "runtime/session.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -17,7 +19,8 @@
 static void help(FILE *f)
 {
     fprintf(f,
-            "usage: medge bench -m MODEL.gguf [-p N] [-n N] [-t N] [-r N] [-c N] [-d N] [-b N] [--kv f16|q8_0] [--json]\n\n"
+            "usage: medge bench -m MODEL.gguf [-p N] [-n N] [-t N] [-r N] [-c N] [-d N] [-b N] [--kv f16|q8_0]\n"
+            "                   [--load huge|mmap|read] [--json]\n\n"
             "Measure prompt processing (pp) and generation (tg) speed with random token ids.\n\n"
             "  -m PATH        text model GGUF\n"
             "  -p N           prompt tokens per pp run, evaluated as one prompt in batches of -b (default 512; 0: skip)\n"
@@ -30,6 +33,9 @@ static void help(FILE *f)
             "                 positions already in the KV cache (attention cost of a long context; default 0)\n"
             "  -b N           prompt batch size (default 512)\n"
             "  --kv TYPE      KV cache type: f16 (default), q8_0, f32\n"
+            "  --load HOW     how the weights get into memory: huge (default: the file mapped in 2 MB pages where\n"
+            "                 the kernel has transparent huge pages, see medge.h), mmap (plain mapping), read\n"
+            "                 (read into allocated memory)\n"
             "  --json         print one JSON object instead of the table\n\n"
             "Reports tokens/second as median, mean and standard deviation over the counted runs, the load time,\n"
             "time to first token (prompt + first generated token) and the peak resident set size of the process.\n");
@@ -126,6 +132,8 @@ static int run(int argc, char **argv)
     const char *model_path = NULL;
     int n_prompt = 512, n_gen = 128, n_threads = 0, reps = 3, n_ctx = 0, depth = 0, n_batch = 512, json = 0;
     medge_kv_type kv = MEDGE_KV_F16;
+    medge_model_params mparams = medge_model_default_params();
+    const char *load_how = "huge";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -146,6 +154,23 @@ static int run(int argc, char **argv)
         int is_num = end && *end == 0 && end != v;
         if (!strcmp(a, "-m")) {
             model_path = v;
+            continue;
+        }
+        if (!strcmp(a, "--load")) {
+            if (!strcmp(v, "huge")) {
+                mparams.use_mmap = 1;
+                mparams.huge_pages = 1;
+            } else if (!strcmp(v, "mmap")) {
+                mparams.use_mmap = 1;
+                mparams.huge_pages = 0;
+            } else if (!strcmp(v, "read")) {
+                mparams.use_mmap = 0;
+                mparams.huge_pages = 0;
+            } else {
+                fprintf(stderr, "medge bench: unknown --load '%s' (huge, mmap, read)\n", v);
+                return 2;
+            }
+            load_how = v;
             continue;
         }
         if (!strcmp(a, "--kv")) {
@@ -199,10 +224,12 @@ static int run(int argc, char **argv)
 
     double t0 = tool_now();
     medge_model *model = NULL;
-    medge_status rc = medge_model_load(model_path, medge_model_default_params(), &model);
+    medge_status rc = medge_model_load(model_path, mparams, &model);
     if (rc != MEDGE_OK)
         return tool_fail("bench", rc);
     double t_load = tool_now() - t0;
+    if (!strcmp(load_how, "huge") && !medge_huge_pages_available())
+        load_how = "mmap"; /* what the loader falls back to */
     medge_session_params sp = medge_session_default_params();
     sp.n_ctx = n_ctx;
     sp.n_batch = n_batch;
@@ -230,7 +257,7 @@ static int run(int argc, char **argv)
         goto done;
     }
     if (!json)
-        fprintf(stderr, "model %s: load %.2f s, session %.2f s, %d threads, %d runs per test\n", model_path, t_load,
+        fprintf(stderr, "model %s: load (%s) %.2f s, session %.2f s, %d threads, %d runs per test\n", model_path, load_how, t_load,
                 t_session, n_threads > 0 ? n_threads : medge_cpu_get()->n_cores, runs);
     /* prompt processing (and time to first token: the prompt plus one generated token) */
     for (int r = 0; n_prompt > 0 && r < runs; r++) {
@@ -274,6 +301,8 @@ static int run(int argc, char **argv)
     }
 done:;
     uint64_t rss = tool_peak_rss(), wbytes = medge_model_size(model);
+    /* how much of the weight file the kernel maps in 2 MB pages now (-1: unknown) */
+    int64_t huge = model->has_map ? medge_map_huge_bytes(&model->owned_map) : -1;
     const char *kern = ops_kernels_get()->name;
     if (rc == MEDGE_OK) {
         stats sp_ = summarize(pp, n_pp), sg = summarize(tg, n_tg), st = summarize(ttft, n_ttft);
@@ -282,9 +311,9 @@ done:;
         int nt = n_threads > 0 ? n_threads : medge_cpu_get()->n_cores;
         if (json) {
             printf("{\"model\": \"%s\", \"type\": \"%s\", \"weights_bytes\": %llu, \"threads\": %d, \"n_ctx\": %d, "
-                   "\"depth\": %d, \"n_batch\": %d, \"kv\": \"%s\", \"kernels\": \"%s\", \"load_s\": %.3f, ",
+                   "\"depth\": %d, \"n_batch\": %d, \"kv\": \"%s\", \"kernels\": \"%s\", \"load\": \"%s\", \"huge_page_bytes\": %lld, \"load_s\": %.3f, ",
                    name, type, (unsigned long long)wbytes, nt, n_ctx, depth, n_batch,
-                   kv == MEDGE_KV_Q8_0 ? "q8_0" : kv == MEDGE_KV_F32 ? "f32" : "f16", kern, t_load);
+                   kv == MEDGE_KV_Q8_0 ? "q8_0" : kv == MEDGE_KV_F32 ? "f32" : "f16", kern, load_how, (long long)huge, t_load);
             printf("\"pp\": {\"n\": %d, \"runs\": %d, \"median\": %.3f, \"mean\": %.3f, \"sd\": %.3f}, ", n_prompt, n_pp,
                    sp_.median, sp_.mean, sp_.sd);
             printf("\"tg\": {\"n\": %d, \"runs\": %d, \"median\": %.3f, \"mean\": %.3f, \"sd\": %.3f}, ", n_gen, n_tg,
@@ -310,9 +339,12 @@ done:;
                 printf("| %s | %.2f GiB | %s | %d | %s | %.2f | %.2f ± %.2f |\n", name, wbytes / 1073741824.0, type, nt,
                        test, sg.median, sg.mean, sg.sd);
             }
-            printf("\nload %.2f s, time to first token (pp%d + 1) %.2f s, peak RSS %.2f GB (%.0f MiB), n_ctx %d, kv %s, kernels %s\n",
-                   t_load, n_prompt, st.median, rss / 1e9, rss / 1048576.0, n_ctx,
+            printf("\nload (%s) %.2f s, time to first token (pp%d + 1) %.2f s, peak RSS %.2f GB (%.0f MiB), n_ctx %d, kv %s, kernels %s\n",
+                   load_how, t_load, n_prompt, st.median, rss / 1e9, rss / 1048576.0, n_ctx,
                    kv == MEDGE_KV_Q8_0 ? "q8_0" : kv == MEDGE_KV_F32 ? "f32" : "f16", kern);
+            if (huge >= 0)
+                printf("weights mapped in 2 MB pages: %.2f of %.2f GB of the file\n", huge / 1e9,
+                       model->owned_map.size / 1e9);
             if (cpu_pp > 0 || cpu_tg > 0)
                 printf("CPU time: pp %.2f tok per CPU-second, tg %.2f tok per CPU-second (x %d threads = the speed with "
                        "the cores to itself)\n",

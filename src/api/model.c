@@ -10,6 +10,7 @@ medge_model_params medge_model_default_params(void)
     medge_model_params p;
     memset(&p, 0, sizeof p);
     p.use_mmap = 1;
+    p.huge_pages = 1;
     return p;
 }
 
@@ -29,30 +30,43 @@ static medge_status finish(gguf_ctx *g, medge_model **out)
     return MEDGE_OK;
 }
 
+/* A model over a file in memory (*mp: mapped or read), which it then owns (released here on
+ * failure). */
+static medge_status finish_owned(const char *path, medge_map *mp, medge_model **out)
+{
+    gguf_ctx *g;
+    medge_status rc = gguf_open_memory(mp->data, (size_t)mp->size, &g);
+    if (rc == MEDGE_OK)
+        rc = finish(g, out);
+    if (rc != MEDGE_OK) {
+        medge_unmap(mp);
+        return medge_err_prefix(rc, "%s", path);
+    }
+    (*out)->owned_map = *mp;
+    (*out)->has_map = true;
+    return MEDGE_OK;
+}
+
 medge_status medge_model_load(const char *path, medge_model_params params, medge_model **out)
 {
     if (!out || !path)
         return medge_err(MEDGE_ERR_INVALID_ARG, "NULL path or output");
     *out = NULL;
     gguf_ctx *g;
+    medge_map mp;
+    if (params.use_mmap && params.huge_pages) {
+        /* the file mapped in 2 MB pages where possible (core/file.h), owned by the model */
+        MEDGE_TRY(medge_map_file_huge(path, &mp));
+        return finish_owned(path, &mp, out);
+    }
     if (params.use_mmap) {
         MEDGE_TRY(gguf_open(path, &g));
         medge_status rc = finish(g, out);
         return rc == MEDGE_OK ? rc : medge_err_prefix(rc, "%s", path);
     }
     /* Read into memory owned by the model (devices where mapping is not wanted). */
-    medge_map mp;
     MEDGE_TRY(medge_read_file(path, &mp));
-    medge_status rc = gguf_open_memory(mp.data, (size_t)mp.size, &g);
-    if (rc == MEDGE_OK)
-        rc = finish(g, out);
-    if (rc != MEDGE_OK) {
-        medge_unmap(&mp);
-        return medge_err_prefix(rc, "%s", path);
-    }
-    (*out)->owned_map = mp;
-    (*out)->has_map = true;
-    return MEDGE_OK;
+    return finish_owned(path, &mp, out);
 }
 
 medge_status medge_model_load_memory(const void *data, size_t size, medge_model_params params, medge_model **out)

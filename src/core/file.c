@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -84,6 +85,134 @@ medge_status medge_read_file(const char *path, medge_map *m)
     medge_status rc = read_fd(fd, path, size, m);
     close(fd);
     return rc;
+}
+
+bool medge_huge_pages_available(void)
+{
+#ifdef MADV_HUGEPAGE
+    int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    return strstr(buf, "[always]") != NULL || strstr(buf, "[madvise]") != NULL;
+#else
+    return false;
+#endif
+}
+
+#ifdef MADV_HUGEPAGE
+#define HUGE_SZ ((size_t)2 << 20)
+
+/* Map fd at a 2 MB-aligned address (file offset 0 and the address must agree modulo 2 MB for the
+ * kernel to map 2 MB folios): reserve 2 MB more address space, map the file over it with
+ * MAP_FIXED, and keep the whole reservation as the unit medge_unmap releases. */
+static medge_status map_aligned(int fd, const char *path, uint64_t size, medge_map *m)
+{
+    const size_t len = (size_t)size + HUGE_SZ;
+    uint8_t *res = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (res == MAP_FAILED)
+        return medge_err(MEDGE_ERR_NOMEM, "%s: cannot reserve %zu bytes of address space", path, len);
+    uint8_t *at = (uint8_t *)(((uintptr_t)res + HUGE_SZ - 1) & ~(uintptr_t)(HUGE_SZ - 1));
+    void *p = mmap(at, (size_t)size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (p == MAP_FAILED) {
+        munmap(res, len);
+        return medge_err(MEDGE_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    }
+    madvise(at, (size_t)size, MADV_HUGEPAGE); /* a hint: failure only costs speed */
+    m->data = at;
+    m->size = size;
+    m->base = res;
+    m->map_len = len;
+    m->mapped = 1;
+    return MEDGE_OK;
+}
+
+/* kB of the mapping starting at `start` that the kernel maps with 2 MB entries (FilePmdMapped in
+ * /proc/self/smaps), -1 when unknown. */
+static long pmd_mapped_kb(const void *start)
+{
+    if (!start)
+        return -1;
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    long kb = -1;
+    int in = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            if (in)
+                break;
+            in = a == (unsigned long)(uintptr_t)start;
+        } else if (in && sscanf(line, "FilePmdMapped: %ld kB", &kb) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
+}
+
+/* Touch the first byte of up to 16 whole 2 MB regions spread over the mapping; true when most of
+ * them came in 4 KB pages (the page cache holds the file in small folios). */
+static bool cached_small(const medge_map *m)
+{
+    const uint64_t n_huge = m->size / HUGE_SZ;
+    if (n_huge == 0)
+        return false;
+    const uint64_t probes = n_huge < 16 ? n_huge : 16;
+    for (uint64_t i = 0; i < probes; i++) {
+        const volatile uint8_t *p = m->data + (i * n_huge / probes) * HUGE_SZ;
+        (void)*p;
+    }
+    const long kb = pmd_mapped_kb(m->data);
+    return kb >= 0 && (uint64_t)kb * 1024 * 2 < probes * HUGE_SZ;
+}
+#endif
+
+int64_t medge_map_huge_bytes(const medge_map *m)
+{
+#ifdef MADV_HUGEPAGE
+    if (m->mapped && m->data) {
+        const long kb = pmd_mapped_kb(m->data);
+        return kb < 0 ? -1 : (int64_t)kb * 1024;
+    }
+#endif
+    (void)m;
+    return -1;
+}
+
+medge_status medge_map_file_huge(const char *path, medge_map *m)
+{
+#ifdef MADV_HUGEPAGE
+    if (!getenv("MEDGE_NO_MMAP") && medge_huge_pages_available()) {
+        memset(m, 0, sizeof *m);
+        for (int attempt = 0; attempt < 2; attempt++) {
+            int fd;
+            uint64_t size;
+            MEDGE_TRY(open_sized(path, &fd, &size));
+            if (size < HUGE_SZ || size > SIZE_MAX - HUGE_SZ) {
+                close(fd);
+                break; /* nothing to gain (or not mappable): the plain path */
+            }
+            if (attempt == 1) /* the file's cached small pages that nobody maps, read again huge */
+                posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+            medge_status rc = map_aligned(fd, path, size, m);
+            close(fd);
+            if (rc != MEDGE_OK)
+                break;
+            if (attempt == 1 || !cached_small(m))
+                return MEDGE_OK;
+            medge_unmap(m);
+        }
+    }
+#endif
+    return medge_map_file(path, m);
 }
 
 void medge_unmap(medge_map *m)

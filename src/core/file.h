@@ -20,6 +20,23 @@ typedef struct medge_map {
 medge_status medge_map_file(const char *path, medge_map *m);
 /* Read a whole file into memory (never mmap). */
 medge_status medge_read_file(const char *path, medge_map *m);
+/* Map a file read-only for streaming its contents over and over (model weights, read once per
+ * generated token) in 2 MB pages where the kernel can (Linux transparent huge pages): 4 KB pages
+ * cost TLB misses and stop the hardware prefetchers at every page boundary. The mapping starts on
+ * a 2 MB boundary and is advised MADV_HUGEPAGE, so pages the kernel reads from storage come in
+ * 2 MB folios. A file the page cache already holds in small pages (it was written or read
+ * before) would stay in 4 KB pages: that is detected by touching a few 2 MB regions, and then the
+ * file's cached pages that no process maps are dropped (POSIX_FADV_DONTNEED) once, so they are
+ * read again from storage in 2 MB pages on first use (later loads find them so). Same memory as
+ * medge_map_file (the file pages, no copy); falls back to it where huge pages are not available.
+ * Freed by medge_unmap. */
+medge_status medge_map_file_huge(const char *path, medge_map *m);
+/* Bytes of a mapping that the kernel currently maps in 2 MB pages (Linux, from /proc/self/smaps;
+ * only the mapping's first region), -1 when unknown. For diagnostics (medge bench). */
+int64_t medge_map_huge_bytes(const medge_map *m);
+/* True when the kernel has transparent huge pages on request (Linux:
+ * /sys/kernel/mm/transparent_hugepage/enabled is "always" or "madvise"). */
+bool medge_huge_pages_available(void);
 void medge_unmap(medge_map *m);
 /* Advise the kernel that [off, off+len) of a mapping will be needed / is no longer needed. */
 void medge_map_advise(const medge_map *m, uint64_t off, uint64_t len, int willneed);

@@ -520,6 +520,22 @@ static medge_status layer_matmul(medge_pool *pool, ops_scratch *scr, gemma3_stat
     return ops_matmul(pool, scr, w, x, y, n);
 }
 
+/* Two or three matmuls of the same input (Q, K, V; gate, up; c == NULL: two): one pool run for a
+ * single token (ops_matmul_multi, same values), one by one when a hook observes them. */
+static medge_status layer_matmul3(medge_pool *pool, ops_scratch *scr, gemma3_state *st, const medge_tensor *a,
+                                  const medge_tensor *b, const medge_tensor *c, const float *x, float *ya, float *yb,
+                                  float *yc, int n)
+{
+    if (st->hook) {
+        MEDGE_TRY(layer_matmul(pool, scr, st, a, x, ya, n));
+        MEDGE_TRY(layer_matmul(pool, scr, st, b, x, yb, n));
+        return c ? layer_matmul(pool, scr, st, c, x, yc, n) : MEDGE_OK;
+    }
+    const medge_tensor *W[3] = {a, b, c};
+    float *y[3] = {ya, yb, yc};
+    return ops_matmul_multi(pool, scr, W, c ? 3 : 2, x, y, n);
+}
+
 medge_status gemma3_eval(const gemma3_model *m, gemma3_cache *c, gemma3_state *st, medge_pool *pool,
                          const gemma3_batch *b, gemma3_abort_fn abort_fn, void *abort_user)
 {
@@ -572,9 +588,7 @@ medge_status gemma3_eval(const gemma3_model *m, gemma3_cache *c, gemma3_state *s
         /* attention block */
         memcpy(st->xb, st->x, (size_t)n * (size_t)E * sizeof(float));
         ops_rmsnorm(st->xb, L->attn_norm.data, n, E, hp->eps);
-        if ((rc = layer_matmul(pool, scr, st, &L->wq, st->xb, st->q, n)) != MEDGE_OK ||
-            (rc = layer_matmul(pool, scr, st, &L->wk, st->xb, st->k, n)) != MEDGE_OK ||
-            (rc = layer_matmul(pool, scr, st, &L->wv, st->xb, st->v, n)) != MEDGE_OK)
+        if ((rc = layer_matmul3(pool, scr, st, &L->wq, &L->wk, &L->wv, st->xb, st->q, st->k, st->v, n)) != MEDGE_OK)
             break;
         ops_rmsnorm(st->q, L->q_norm.data, n * H, D, hp->eps);
         ops_rmsnorm(st->k, L->k_norm.data, n * HKV, D, hp->eps);
@@ -610,8 +624,8 @@ medge_status gemma3_eval(const gemma3_model *m, gemma3_cache *c, gemma3_state *s
         /* feed-forward block */
         memcpy(st->xb, st->x, (size_t)n * (size_t)E * sizeof(float));
         ops_rmsnorm(st->xb, L->ffn_norm.data, n, E, hp->eps);
-        if ((rc = layer_matmul(pool, scr, st, &L->ffn_gate, st->xb, st->gate, n)) != MEDGE_OK ||
-            (rc = layer_matmul(pool, scr, st, &L->ffn_up, st->xb, st->up, n)) != MEDGE_OK)
+        if ((rc = layer_matmul3(pool, scr, st, &L->ffn_gate, &L->ffn_up, NULL, st->xb, st->gate, st->up, NULL, n)) !=
+            MEDGE_OK)
             break;
         ops_geglu(st->gate, st->up, (int64_t)n * F);
         if ((rc = layer_matmul(pool, scr, st, &L->ffn_down, st->gate, st->xb, n)) != MEDGE_OK)

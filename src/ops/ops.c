@@ -94,49 +94,107 @@ static void mm_rows(void *ctx, int ith, int nth)
 }
 
 /* Single token (decoding): threads claim chunks of rows from a shared counter, so a thread that
- * is preempted or slower only delays the chunk it holds instead of its whole static share. */
-enum { MV_CHUNK_BYTES = 48 << 10 };
+ * is preempted or slower only delays the chunk it holds instead of its whole static share. Several
+ * matrices that multiply the same vector (Q, K, V; gate, up) go through one pool run: their
+ * chunks are numbered one after the other, so there is one barrier instead of one per matrix and
+ * the threads move from one matrix to the next without waiting. */
+enum { MV_CHUNK_BYTES = 48 << 10, MV_MAX_SEG = 4 };
 
-typedef struct mv_job {
+typedef struct mv_seg {
     const ops_wkernels *wk;
     const medge_tensor *W;
-    const uint8_t *act;
     float *y;
-    long chunk;
+    long chunk;  /* rows per chunk */
+    long first;  /* number of the segment's first chunk */
+} mv_seg;
+
+typedef struct mv_job {
+    mv_seg seg[MV_MAX_SEG];
+    int nseg;
+    long n_chunks;
+    const uint8_t *act;
     atomic_long next;
 } mv_job;
 
 static void mv_rows(void *ctx, int ith, int nth)
 {
     mv_job *j = ctx;
-    const long nrows = (long)j->W->ne[1];
-    const int n = (int)j->W->ne[0];
-    const size_t nb1 = j->W->nb1;
-    const uint8_t *w = j->W->data;
     (void)ith;
     (void)nth;
+    int s = 0;
     for (;;) {
-        const long r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
-        if (r0 >= nrows)
+        const long c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (c >= j->n_chunks)
             break;
-        const long r1 = r0 + j->chunk < nrows ? r0 + j->chunk : nrows;
-        if (j->wk->gemv) {
-            j->wk->gemv(n, (int)(r1 - r0), w + (size_t)r0 * nb1, nb1, j->act, j->y + r0);
+        while (s + 1 < j->nseg && c >= j->seg[s + 1].first) /* chunks are claimed in increasing order */
+            s++;
+        const mv_seg *g = &j->seg[s];
+        const long nrows = (long)g->W->ne[1];
+        const int n = (int)g->W->ne[0];
+        const size_t nb1 = g->W->nb1;
+        const uint8_t *w = g->W->data;
+        const long r0 = (c - g->first) * g->chunk;
+        const long r1 = r0 + g->chunk < nrows ? r0 + g->chunk : nrows;
+        if (g->wk->gemv) {
+            g->wk->gemv(n, (int)(r1 - r0), w + (size_t)r0 * nb1, nb1, j->act, g->y + r0);
         } else {
             for (long r = r0; r < r1; r++)
-                j->wk->vec_dot(n, &j->y[r], w + (size_t)r * nb1, j->act);
+                g->wk->vec_dot(n, &g->y[r], w + (size_t)r * nb1, j->act);
         }
     }
 }
 
-static void matvec(medge_pool *pool, const ops_wkernels *wk, const medge_tensor *W, const uint8_t *act, float *y)
+/* y[i] = W[i] act for nw <= MV_MAX_SEG matrices sharing the activation row (of their common
+ * act_type) in one pool run. */
+static void matvec(medge_pool *pool, const ops_kernels *k, const medge_tensor *const *W, float *const *y, int nw,
+                   const uint8_t *act)
 {
-    mv_job j = {wk, W, act, y, 0, 0};
-    /* whole multiples of 4 rows (the gemv kernels' row group), about MV_CHUNK_BYTES each */
-    long chunk = (long)(MV_CHUNK_BYTES / (W->nb1 ? W->nb1 : 1)) & ~3L;
-    j.chunk = chunk < 4 ? 4 : chunk;
+    mv_job j;
+    memset(&j, 0, sizeof j);
+    j.act = act;
+    j.nseg = nw;
+    double work = 0;
+    for (int i = 0; i < nw; i++) {
+        mv_seg *g = &j.seg[i];
+        g->wk = &k->w[W[i]->type];
+        g->W = W[i];
+        g->y = y[i];
+        /* whole multiples of 4 rows (the gemv kernels' row group), about MV_CHUNK_BYTES each */
+        long chunk = (long)(MV_CHUNK_BYTES / (W[i]->nb1 ? W[i]->nb1 : 1)) & ~3L;
+        g->chunk = chunk < 4 ? 4 : chunk;
+        g->first = j.n_chunks;
+        j.n_chunks += ((long)W[i]->ne[1] + g->chunk - 1) / g->chunk;
+        work += (double)W[i]->ne[0] * (double)W[i]->ne[1];
+    }
     atomic_init(&j.next, 0);
-    medge_pool_run(pool, mv_rows, &j);
+    medge_pool_run(work < OPS_MIN_PARALLEL_WORK ? NULL : pool, mv_rows, &j);
+}
+
+medge_status ops_matmul_multi(medge_pool *pool, ops_scratch *scratch, const medge_tensor *const *W, int nw,
+                              const float *x, float *const *y, int n_tok)
+{
+    const ops_kernels *k = ops_kernels_get();
+    bool one_run = n_tok == 1 && nw >= 1 && nw <= MV_MAX_SEG;
+    for (int i = 0; one_run && i < nw; i++) {
+        const uint32_t t = W[i]->type;
+        one_run = t < GGML_TYPE_COUNT && k->w[t].vec_dot && !(k->w[t].gemm && k->w[t].gemm->min_tok <= 1) &&
+                  k->w[t].act_type == k->w[W[0]->type].act_type && k->w[t].act_type != GGML_TYPE_F32 &&
+                  W[i]->ne[0] == W[0]->ne[0];
+    }
+    if (!one_run) {
+        for (int i = 0; i < nw; i++)
+            MEDGE_TRY(ops_matmul(pool, scratch, W[i], x, y[i], n_tok));
+        return MEDGE_OK;
+    }
+    const enum ggml_type at = k->w[W[0]->type].act_type;
+    const size_t act_row = quant_row_size(at, W[0]->ne[0]);
+    if (!act_row)
+        return medge_err(MEDGE_ERR_UNSUPPORTED, "%s: row length %lld does not fit the activation type %s",
+                         W[0]->name ? W[0]->name : "?", (long long)W[0]->ne[0], quant_type_name(at));
+    MEDGE_TRY(ops_scratch_reserve(scratch, act_row));
+    k->quantize_act[at](x, scratch->buf, W[0]->ne[0]); /* once for all the matrices */
+    matvec(pool, k, W, y, nw, scratch->buf);
+    return MEDGE_OK;
 }
 
 medge_status ops_matmul(medge_pool *pool, ops_scratch *scratch, const medge_tensor *W, const float *x, float *y,
@@ -169,7 +227,7 @@ medge_status ops_matmul(medge_pool *pool, ops_scratch *scratch, const medge_tens
         medge_pool_run(pool, mm_quantize, &j);
     }
     if (n_tok == 1)
-        matvec(pool, &k->w[W->type], W, j.act, y);
+        matvec(pool, k, &W, &y, 1, j.act);
     else
         medge_pool_run(pool, mm_rows, &j);
     return MEDGE_OK;

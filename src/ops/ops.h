@@ -40,6 +40,11 @@ medge_status ops_scratch_reserve(ops_scratch *s, size_t n);
  * y: [n_tok][W->ne[1]] (y must not alias x). */
 medge_status ops_matmul(medge_pool *pool, ops_scratch *scratch, const medge_tensor *W, const float *x, float *y,
                         int n_tok);
+/* y[i] = x W[i]^T for nw matrices with the same input x (ne0 equal): the same values as nw calls
+ * of ops_matmul, but a single token whose matrices share an activation type is converted once
+ * and multiplied by all of them in one pool run (one barrier instead of nw). */
+medge_status ops_matmul_multi(medge_pool *pool, ops_scratch *scratch, const medge_tensor *const *W, int nw,
+                              const float *x, float *const *y, int n_tok);
 /* Whether ops_matmul has kernels for weights of this type (F32/F16/BF16 always; quantized types
  * once their vec_dot and activation quantizer exist). */
 bool ops_matmul_supported(uint32_t type);

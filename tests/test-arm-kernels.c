@@ -9,6 +9,7 @@
  * against quant_i8pc_dot. Under qemu-aarch64 `-cpu max` (the default) all three
  * tables run. On other architectures the selected table's gemv kernels are checked the same
  * way. */
+#define TEST_RNG_SEED 0x243f6a8885a308d3ull
 #include "test.h"
 #include "core/cpu.h"
 #include "core/threadpool.h"
@@ -24,15 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t g_rng = 0x243f6a8885a308d3ull;
-static uint32_t rnd(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 16);
-}
-static float frand(void) { return ((float)(rnd() & 0xffffff) / 16777216.0f) * 2.0f - 1.0f; }
 
 static const int QTYPES[] = {GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0};
 static const int FTYPES[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16};

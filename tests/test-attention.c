@@ -6,19 +6,11 @@
 #include "ops/kernels.h"
 #include "ops/ops.h"
 #include "quant/types.h"
+#define TEST_RNG_SEED 0x9e3779b97f4a7c15ull
 #include "test.h"
 
 #include <stdint.h>
 
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 16);
-}
-static float frand(void) { return ((float)(rnd() & 0xffffff) / 16777216.0f) * 2.0f - 1.0f; }
 
 typedef struct acase {
     const char *what;

@@ -3,19 +3,11 @@
  * around the table's edges (+-10) and far outside, every length remainder and misaligned rows. */
 #include "ops/kernels.h"
 #include "quant/types.h"
+#define TEST_RNG_SEED 0x2545f4914f6cdd1dull
 #include "test.h"
 
 #include <stdint.h>
 
-static uint64_t g_rng = 0x2545f4914f6cdd1dull;
-static uint32_t rnd(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 16);
-}
-static float frand(void) { return ((float)(rnd() & 0xffffff) / 16777216.0f) * 2.0f - 1.0f; }
 
 static size_t compare(const float *a, const float *b, int n, int *first)
 {

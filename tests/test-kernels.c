@@ -5,6 +5,7 @@
  * also called directly when the CPU has it, so a kernel the table does not pick is still tested.
  * With MEDGE_FORCE_SCALAR=1 both tables are the reference (the test then checks the reference
  * against itself and the direct calls are skipped). */
+#define TEST_RNG_SEED 0x9e3779b97f4a7c15ull
 #include "test.h"
 #include "core/cpu.h"
 #include "ops/kernels.h"
@@ -19,15 +20,6 @@
 
 #include <stdint.h>
 
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(void)
-{
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 16);
-}
-static float frand(void) { return ((float)(rnd() & 0xffffff) / 16777216.0f) * 2.0f - 1.0f; }
 static float nrand(void)
 {
     float s = 0;

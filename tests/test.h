@@ -7,6 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Reproducible random numbers for the kernel tests (xorshift64): a test that wants them defines
+ * TEST_RNG_SEED before including this header. rnd() gives 32 bits, frand() a float in [-1, 1). */
+#ifdef TEST_RNG_SEED
+#include <stdint.h>
+static uint64_t g_rng = TEST_RNG_SEED;
+static inline uint32_t rnd(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (uint32_t)(g_rng >> 16);
+}
+static inline float frand(void) { return ((float)(rnd() & 0xffffff) / 16777216.0f) * 2.0f - 1.0f; }
+#endif
+
 static int test_failures;
 static int test_checks;
 

@@ -36,11 +36,6 @@ static float row_amax(const float *x, int64_t n)
     return amax;
 }
 
-static int8_t code(float v)
-{
-    long q = lrintf(v); /* the default rounding mode: half to even */
-    return (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
-}
 
 void quant_i8pc_quantize_row(const float *x, void *row, int64_t n)
 {
@@ -50,7 +45,7 @@ void quant_i8pc_quantize_row(const float *x, void *row, int64_t n)
     memcpy(p, &d, 4);
     int8_t *q = (int8_t *)(p + 4);
     for (int64_t i = 0; i < n; i++)
-        q[i] = code(x[i] * id);
+        q[i] = quant_i8pc_code(x[i] * id);
 }
 
 void quant_i8pc_dequant_row(const void *row, float *y, int64_t n)
@@ -73,7 +68,7 @@ void quant_i8pc_quantize_act(const float *x, void *row, int64_t n)
     int8_t *q = (int8_t *)(p + 8);
     int32_t sum = 0;
     for (int64_t i = 0; i < n; i++) {
-        q[i] = code(x[i] * id);
+        q[i] = quant_i8pc_code(x[i] * id);
         sum += q[i];
     }
     memcpy(p, &d, 4);

@@ -18,6 +18,7 @@
 #define MEDGE_QUANT_I8PC_H
 #include "quant/types.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,13 @@ extern const quant_traits quant_i8pc_traits;
 void quant_i8pc_quantize_row(const float *x, void *row, int64_t n);
 /* Weight row -> n floats (d * q). */
 void quant_i8pc_dequant_row(const void *row, float *y, int64_t n);
+/* One code: round-half-even(v) (the default rounding mode) clamped to [-127, 127], v = x * 127 / max|x|.
+ * The SIMD activation quantizers use it for their tails so every code equals the reference's. */
+static inline int8_t quant_i8pc_code(float v)
+{
+    long q = lrintf(v);
+    return (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+}
 /* Activation row of n floats (n a multiple of 4): float d, int32 sum of the codes, n int8. */
 size_t quant_i8pc_act_bytes(int64_t n);
 void quant_i8pc_quantize_act(const float *x, void *row, int64_t n);

@@ -12,6 +12,7 @@
 #endif
 #include "ops/arch/x86/x86-common.h"
 #include "ops/gemm-i8.h"
+#include "quant/i8pc.h"
 
 #include <math.h>
 
@@ -60,10 +61,9 @@ static void quantize_row(const float *x, int n, uint8_t *g, int j)
     int32_t sum = 0;
     uint8_t *q = g + GHDR + 4 * (size_t)j;
     for (i = 0; i < n; i++) {
-        long c = lrintf(x[i] * id);
-        c = c > 127 ? 127 : c < -127 ? -127 : c;
-        q[(size_t)(i / 4) * TG * 4 + (size_t)(i % 4)] = (uint8_t)(int8_t)c;
-        sum += (int32_t)c;
+        const int8_t c = quant_i8pc_code(x[i] * id);
+        q[(size_t)(i / 4) * TG * 4 + (size_t)(i % 4)] = (uint8_t)c;
+        sum += c;
     }
     memcpy(g + 4 * (size_t)j, &d, 4);
     memcpy(g + 4 * TG + 4 * (size_t)j, &sum, 4);

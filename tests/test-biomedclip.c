@@ -67,8 +67,14 @@ static double cosine(const float *a, const float *b, int n)
     return ab / sqrt(aa * bb);
 }
 
+/* The default label set of medge classify / eval clip (tools/common/labels.c "modality") in the
+ * default template: the zero-shot check of issue 9's INT8 acceptance. */
+static const char *const k_labels[10] = {"chest X-ray", "bone X-ray", "brain MRI", "CT scan", "ultrasound image",
+                                         "skin lesion photograph", "fundus photograph", "histopathology slide",
+                                         "ECG tracing", "dental X-ray"};
+
 typedef struct run {
-    float img[4][1024], txt[16][1024];
+    float img[4][1024], txt[16][1024], lab[10][1024];
 } run;
 
 /* Encode the 4 images and 16 texts of the reference with the model in path (weights repacked for
@@ -150,6 +156,17 @@ static void encode_all(const char *path, const json_value *ref, bool check, run 
         bmc_l2_normalize(out->txt[i], E);
         if (check)
             CHECK_MSG(max_diff_json(out->txt[i], json_get(jt, "embedding"), E) <= 1e-5, "text %zu: embedding", i);
+    }
+    for (int i = 0; i < 10; i++) {
+        char prompt[96];
+        snprintf(prompt, sizeof prompt, "this is a photo of %s", k_labels[i]);
+        int32_t *ids = NULL;
+        int n = 0;
+        CHECK_OK(bmc_tokenize(m, prompt, &ids, &n));
+        if (ids)
+            CHECK_OK(bmc_encode_text(m, &wk, ids, n, out->lab[i]));
+        free(ids);
+        bmc_l2_normalize(out->lab[i], E);
     }
     if (check) {
         double ls = 0;
@@ -362,8 +379,9 @@ static void test_bad_inputs(const char *f32_path)
     CHECK_MSG(msg_has("30523 tokens but the token embedding has 30522 rows"), "%s", medge_errmsg(NULL));
 }
 
-/* Requantize the 2-D linear weights of a GGUF (rows a multiple of 32) to type. */
-static void requant(const char *src, const char *dst, uint32_t type)
+/* Requantize the 2-D linear weights of a GGUF (rows a multiple of 32) to type, those of the text
+ * tower (t.*) to ttype. */
+static void requant(const char *src, const char *dst, uint32_t type, uint32_t ttype)
 {
     gguf_ctx *g = NULL;
     gguf_writer *w = NULL;
@@ -378,18 +396,18 @@ static void requant(const char *src, const char *dst, uint32_t type)
         const char *n = t->name.s;
         bool lin = t->n_dims == 2 && t->ne[0] % 32 == 0 && strstr(n, ".weight") &&
                    (strstr(n, "attn_") || strstr(n, "ffn_") || strstr(n, "proj"));
-        types[i] = lin ? type : t->type;
+        types[i] = !lin ? t->type : n[0] == 't' ? ttype : type;
         CHECK_OK(gguf_writer_add_tensor(w, n, types[i], t->n_dims, t->ne));
     }
     CHECK_OK(gguf_writer_begin_data(w));
-    const quant_traits *qt = quant_get_traits(type);
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const gguf_tensor *t = &g->tensors[i];
         if (types[i] == t->type) {
             CHECK_OK(gguf_writer_write(w, t->data, t->nbytes));
             continue;
         }
-        size_t rs = quant_row_size(type, t->ne[0]);
+        const quant_traits *qt = quant_get_traits(types[i]);
+        size_t rs = quant_row_size(types[i], t->ne[0]);
         uint8_t *row = malloc(rs);
         for (int64_t r = 0; r < t->ne[1]; r++) {
             qt->from_float_ref((const float *)t->data + r * t->ne[0], row, t->ne[0]);
@@ -404,68 +422,97 @@ static void requant(const char *src, const char *dst, uint32_t type)
     gguf_close(g);
 }
 
-static int top_label(const float *img, const run *r, int E)
+/* Index of the text embedding (of nt, stride 1024) closest to img; *second: the runner-up. */
+static int top_label(const float *img, float (*txt)[1024], int nt, int E, int *second)
 {
-    int best = 0;
-    float bd = -1e30f;
-    for (int b = 0; b < 16; b++) {
+    int best = 0, sec = -1;
+    float bd = -1e30f, sd = -1e30f;
+    for (int b = 0; b < nt; b++) {
         float d = 0;
         for (int k = 0; k < E; k++)
-            d += img[k] * r->txt[b][k];
+            d += img[k] * txt[b][k];
         if (d > bd) {
-            bd = d;
-            best = b;
+            sec = best, sd = bd;
+            bd = d, best = b;
+        } else if (d > sd) {
+            sd = d, sec = b;
         }
     }
+    if (second)
+        *second = sec;
     return best;
 }
 
-/* The linear layers of f32 requantized to type: repacked weights give the in-place numbers (1e-6;
- * I8_PC: its tiles are exact, so bit for bit), and image / text embeddings have cosine >= 0.9995
- * with F32 and (nearly) the same zero-shot top label over the 16 reference texts. */
-static void fidelity(const char *f32, const char *name, uint32_t type, const char *tn, const run *r32,
-                     const json_value *ref, medge_pool *pool)
+static float dotf(const float *a, const float *b, int n)
+{
+    float d = 0;
+    for (int k = 0; k < n; k++)
+        d += a[k] * b[k];
+    return d;
+}
+
+/* The linear layers of f32 requantized to type (the text tower's to ttype): repacked weights give
+ * the in-place numbers (1e-6; I8_PC: its tiles are exact, so the image embeddings bit for bit; F16
+ * text: activations rounded to F16 after a different summation order, 1e-4), and image / text
+ * embeddings have cosine >= 0.9995 with F32. Zero-shot: over the 16 reference texts the top label
+ * is F32's or one within tie_logits of F32's best on at least 3 images; over the default label set
+ * (k_labels) the same top label on every image when strict (issue 9's INT8 bar), else reported. */
+static void fidelity(const char *f32, const char *name, uint32_t type, uint32_t ttype, const char *tn, run *r32,
+                     const json_value *ref, medge_pool *pool, bool strict, double tie_logits)
 {
     char q8[1024];
     snprintf(q8, sizeof q8, "%s", test_tmp(name));
-    requant(f32, q8, type);
+    requant(f32, q8, type, ttype);
     static run rq, rqp;
     encode_all(q8, ref, false, &rq, pool, false);
     encode_all(q8, ref, false, &rqp, pool, true);
-    double mdq = 0;
+    double mdi = 0, mdt = 0;
     for (int i = 0; i < 4 * 1024; i++)
-        mdq = fmax(mdq, fabs((double)rq.img[i / 1024][i % 1024] - rqp.img[i / 1024][i % 1024]));
+        mdi = fmax(mdi, fabs((double)rq.img[i / 1024][i % 1024] - rqp.img[i / 1024][i % 1024]));
     for (int i = 0; i < 16 * 1024; i++)
-        mdq = fmax(mdq, fabs((double)rq.txt[i / 1024][i % 1024] - rqp.txt[i / 1024][i % 1024]));
-    printf("%s repacked vs in place: max |diff| %.3g\n", tn, mdq);
-    CHECK_MSG(mdq <= (type == MEDGE_TYPE_I8_PC ? 0 : 1e-6), "repacked weights change the %s embeddings by %g", tn, mdq);
+        mdt = fmax(mdt, fabs((double)rq.txt[i / 1024][i % 1024] - rqp.txt[i / 1024][i % 1024]));
+    printf("%s repacked vs in place: max |diff| images %.3g, texts %.3g\n", tn, mdi, mdt);
+    CHECK_MSG(mdi <= (type == MEDGE_TYPE_I8_PC ? 0 : 1e-6), "repacked weights change the %s image embeddings by %g", tn,
+              mdi);
+    CHECK_MSG(mdt <= (ttype == GGML_TYPE_F16 ? 1e-4 : ttype == MEDGE_TYPE_I8_PC ? 0 : 1e-6),
+              "repacked weights change the %s text embeddings by %g", tn, mdt);
     const int E = 128;
+    const double scale = 19.2836971282959;
     double worst = 1;
-    int agree = 0;
+    int agree = 0, agree_l = 0;
     for (int i = 0; i < 4; i++) {
         double c = cosine(r32->img[i], rq.img[i], E);
         worst = fmin(worst, c);
         CHECK_MSG(c >= 0.9995, "%s image %d: cosine %.6f", tn, i, c);
         /* Random weights make near-ties (the reference's top-2 logits differ by 3e-4..1e-2): where
-         * the labels differ, the quantized choice must be within 0.005 logits of the F32 best. */
-        int t32 = top_label(r32->img[i], r32, E), t8 = top_label(rq.img[i], &rq, E);
-        float d32 = 0, d8 = 0;
-        for (int k = 0; k < E; k++) {
-            d32 += r32->img[i][k] * r32->txt[t32][k];
-            d8 += r32->img[i][k] * r32->txt[t8][k];
-        }
-        const double scale = 19.2836971282959;
+         * the labels differ, the quantized choice must be within tie_logits of the F32 best. */
+        int t32 = top_label(r32->img[i], r32->txt, 16, E, NULL), t8 = top_label(rq.img[i], rq.txt, 16, E, NULL);
+        double m = scale * (dotf(r32->img[i], r32->txt[t32], E) - dotf(r32->img[i], r32->txt[t8], E));
         agree += t32 == t8;
-        CHECK_MSG(scale * (d32 - d8) <= 0.005, "%s image %d: top label %d, F32 %d (F32 margin %.5f logits)", tn, i, t8,
-                  t32, scale * (d32 - d8));
+        CHECK_MSG(m <= tie_logits, "%s image %d: top label %d, F32 %d (F32 margin %.5f logits)", tn, i, t8, t32, m);
+        /* the default label set, both towers quantized, every pair (top label, runner-up) printed */
+        int s32, s8;
+        int l32 = top_label(r32->img[i], r32->lab, 10, E, &s32), l8 = top_label(rq.img[i], rq.lab, 10, E, &s8);
+        agree_l += l32 == l8;
+        printf("%s image %d: top label %s (%s), F32 %s; margin over the runner-up %.5f logits (F32 %.5f)\n", tn, i,
+               k_labels[l8], l8 == l32 ? "same" : "DIFFERENT", k_labels[l32],
+               scale * (dotf(rq.img[i], rq.lab[l8], E) - dotf(rq.img[i], rq.lab[s8], E)),
+               scale * (dotf(r32->img[i], r32->lab[l32], E) - dotf(r32->img[i], r32->lab[s32], E)));
     }
     for (int i = 0; i < 16; i++) {
         double c = cosine(r32->txt[i], rq.txt[i], E);
         worst = fmin(worst, c);
         CHECK_MSG(c >= 0.9995, "%s text %d: cosine %.6f", tn, i, c);
     }
-    printf("%s: worst cosine with F32 %.6f, same top label on %d/4 images\n", tn, worst, agree);
+    for (int i = 0; i < 10; i++) {
+        double c = cosine(r32->lab[i], rq.lab[i], E);
+        worst = fmin(worst, c);
+        CHECK_MSG(c >= 0.9995, "%s label prompt %d: cosine %.6f", tn, i, c);
+    }
+    printf("%s: worst cosine with F32 %.6f, same top label on %d/4 images (16 reference texts), %d/4 (default "
+           "labels)\n", tn, worst, agree, agree_l);
     CHECK(agree >= 3);
+    CHECK_MSG(agree_l >= (strict ? 4 : 0), "%s: same top label of the default label set on %d/4 images", tn, agree_l);
 }
 
 int main(void)
@@ -494,10 +541,15 @@ int main(void)
     printf("F32 repacked vs in place: max |diff| %.3g\n", mdp);
     CHECK_MSG(mdp <= 1e-6, "repacked weights change the F32 embeddings by %g", mdp);
 
-    /* Q8_0 linear layers, then I8_PC (per-channel int8 weights, per-row int8 activations):
-     * embeddings close to F32 and the same zero-shot top label. */
-    fidelity(f32, "biomedclip-tiny-q8_0.gguf", GGML_TYPE_Q8_0, "Q8_0", &r32, ref, pool);
-    fidelity(f32, "biomedclip-tiny-i8pc.gguf", MEDGE_TYPE_I8_PC, "I8_PC", &r32, ref, pool);
+    /* Q8_0 linear layers in both towers: embeddings close to F32; the random-weight model's label
+     * prompts lie within cosine 1e-4 of each other, so int8 errors on the text side swap
+     * near-tied labels (2 of 4 images here, 4 of 4 with medge quantize's Q8_0 mixture: chance). Then medge quantize's I8_PC recipe (image tower per-channel int8 weights
+     * with per-row int8 activations, text tower F16): the issue's INT8 bar, cosine >= 0.9995 and
+     * the same top label on every image. */
+    fidelity(f32, "biomedclip-tiny-q8_0.gguf", GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, "Q8_0", &r32, ref, pool, false, 0.005);
+    /* image 2's two best reference texts differ by 2.8e-4 logits (1.5e-5 in cosine): F32 image
+     * with F16 text already swaps them, so that pair counts as a tie */
+    fidelity(f32, "biomedclip-tiny-i8pc.gguf", MEDGE_TYPE_I8_PC, GGML_TYPE_F16, "I8_PC", &r32, ref, pool, true, 0.0005);
 
     test_bad_inputs(f32);
     medge_pool_free(pool);

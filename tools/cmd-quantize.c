@@ -23,11 +23,13 @@ static void usage(FILE *f)
             "\n"
             "TYPE: %s\n"
             "  (Q4_K = Q4_K_M, Q3_K = Q3_K_M, Q5_K = Q5_K_M; Q2_K_S needs --imatrix)\n"
-            "  or I8_PC (BiomedCLIP models): the linear layers of both towers (v.blk.*, t.blk.*, v.proj,\n"
-            "  t.proj.*) as per-channel int8 - one float scale per output row, activations quantized per\n"
-            "  row at run time, int32 sums: the scheme of ONNX Runtime's dynamic INT8 - and the rest as\n"
-            "  Q8_0 does. I8_PC is medge's own tensor type (GGUF type id 0x4d450001, outside ggml's ids):\n"
-            "  llama.cpp does not load such a file (its GGUF reader rejects the unknown type).\n"
+            "  or I8_PC (BiomedCLIP models): the image tower's linear layers (v.blk.*, v.proj) as\n"
+            "  per-channel int8 - one float scale per output row, activations quantized per row at run\n"
+            "  time, int32 sums: the scheme of ONNX Runtime's dynamic INT8 -, the text tower's (t.blk.*,\n"
+            "  t.proj.*) as F16 (label prompts differ in a word or two: int8 errors on the text side\n"
+            "  reorder near-tied zero-shot labels; --tensor-type '^t\\.(blk|proj)=I8_PC' quantizes them\n"
+            "  too) and the rest as Q8_0 does. I8_PC is medge's own tensor type (GGUF type id\n"
+            "  0x4d450001, outside ggml's ids): llama.cpp does not load such a file.\n"
             "\n"
             "options:\n"
             "  -t, --threads N            worker threads (default: one per core)\n"
@@ -90,7 +92,7 @@ static int parse_type(const char *s, int *out)
 static int run(int argc, char **argv)
 {
     quant_model_params p = quant_model_default_params();
-    quant_type_override *ov = calloc((size_t)argc, sizeof *ov);
+    quant_type_override *ov = calloc((size_t)argc + 2, sizeof *ov);
     const char *pos[3];
     int n_pos = 0, quiet = 0, verbose = 0, rc = 1;
     if (!ov)
@@ -168,15 +170,25 @@ static int run(int argc, char **argv)
     }
     const char *in = pos[0], *out = n_pos == 3 ? pos[1] : NULL, *tname = pos[n_pos - 1];
     if (strcasecmp(tname, "I8_PC") == 0) {
-        /* Q8_0's recipe, with every linear layer of a BiomedCLIP model (blocks and projection heads)
-         * as per-channel int8, after the user's own --tensor-type rules */
+        /* Q8_0's recipe, after the user's own --tensor-type rules: the image tower's linear layers
+         * (blocks and head) as per-channel int8, the text tower's as F16. Zero-shot labels compare
+         * prompts that differ in a word or two, so their embeddings lie close together and an
+         * independent int8 error on each prompt reorders near-tied labels, while an image error
+         * moves every label's logit alike (bench/biomedclip.md); prompts are embedded once per
+         * label set, so the text tower's precision costs no image time. */
         p.recipe.ftype = QFT_Q8_0;
-        char *pat = strdup("^[vt]\\.(blk\\.[0-9]+\\.|proj\\.)");
-        if (!pat)
-            goto done;
-        ov[p.recipe.n_overrides].pattern = pat;
-        ov[p.recipe.n_overrides].type = MEDGE_TYPE_I8_PC;
-        p.recipe.n_overrides++;
+        static const struct { const char *pattern; enum ggml_type type; } rules[] = {
+            {"^v\\.(blk\\.[0-9]+\\.|proj\\.)", MEDGE_TYPE_I8_PC},
+            {"^t\\.(blk\\.[0-9]+\\.|proj\\.)", GGML_TYPE_F16},
+        };
+        for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
+            char *pat = strdup(rules[r].pattern);
+            if (!pat)
+                goto done;
+            ov[p.recipe.n_overrides].pattern = pat;
+            ov[p.recipe.n_overrides].type = rules[r].type;
+            p.recipe.n_overrides++;
+        }
     } else {
         p.recipe.ftype = quant_ftype_from_name(tname);
     }

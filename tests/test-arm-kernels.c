@@ -11,6 +11,7 @@
  * way. */
 #define TEST_RNG_SEED 0x243f6a8885a308d3ull
 #include "test.h"
+#include "i8-check.h"
 #include "core/cpu.h"
 #include "core/threadpool.h"
 #include "ops/gemm-i8.h"
@@ -171,56 +172,17 @@ out:
     free(y);
 }
 
-/* an I8_PC product table (ops/gemm-i8.h): panels, activation ranges as two threads convert them,
- * tiles; every output equals quant_i8pc_dot and nothing is written past the rows */
+/* an I8_PC product table (ops/gemm-i8.h): tests/i8-check.h, activations with extremes when nt is odd */
 static void check_i8(const ops_i8_gemm *g, int n, int rows, int nt)
 {
-    const size_t rb = quant_row_size(MEDGE_TYPE_I8_PC, n), ab = quant_i8pc_act_bytes(n);
-    const int R = g->rows, npan = (rows + R - 1) / R;
-    const size_t pb = (g->panel_bytes(n) + 63) / 64 * 64, ys = (size_t)rows + 2;
-    float *wf = malloc(sizeof(float) * (size_t)n), *x = malloc(sizeof(float) * (size_t)n * (size_t)nt);
-    uint8_t *w = malloc(rb * (size_t)rows + 2), *aref = malloc(ab * (size_t)nt);
-    uint8_t *panels = aligned_alloc(64, pb * (size_t)npan), *act = aligned_alloc(64, (g->act_bytes(n, nt) + 63) / 64 * 64);
-    float *y = malloc(sizeof(float) * ys * (size_t)nt);
-    if (!wf || !x || !w || !aref || !panels || !act || !y) {
+    float *x = malloc(sizeof(float) * (size_t)n * (size_t)nt);
+    if (!x) {
         CHECK(0);
-        goto out;
-    }
-    uint8_t *wr = w + 2 * (rows % 2); /* rows of any 2-byte alignment */
-    for (int r = 0; r < rows; r++) {
-        const float sc = r % 5 == 4 ? 0.0f : 1.0f + (float)r;
-        for (int i = 0; i < n; i++)
-            wf[i] = sc * frand();
-        quant_i8pc_quantize_row(wf, wr + (size_t)r * rb, n);
+        return;
     }
     fill_act(x, (size_t)n * (size_t)nt, nt % 2);
-    for (int t = 0; t < nt; t++)
-        quant_i8pc_quantize_act(x + (size_t)t * (size_t)n, aref + (size_t)t * ab, n);
-    for (size_t i = 0; i < ys * (size_t)nt; i++)
-        y[i] = -7.0f;
-    for (int p = 0; p < npan; p++)
-        g->pack_w(n, rows - p * R < R ? rows - p * R : R, wr + (size_t)p * R * rb, rb, panels + (size_t)p * pb);
-    const int split = nt / 2 / g->act_group * g->act_group;
-    g->quantize_act(x, (size_t)n, n, 0, split, act);
-    g->quantize_act(x, (size_t)n, n, split, nt, act);
-    for (int p = 0; p < npan; p++)
-        g->tile(n, rows - p * R < R ? rows - p * R : R, nt, panels + (size_t)p * pb, act, y + p * R, ys);
-    int bad = 0;
-    for (int t = 0; t < nt; t++) {
-        for (int r = 0; r < rows; r++)
-            bad += !(y[(size_t)t * ys + (size_t)r] == quant_i8pc_dot(n, wr + (size_t)r * rb, aref + (size_t)t * ab));
-        for (size_t r = (size_t)rows; r < ys; r++)
-            bad += y[(size_t)t * ys + r] != -7.0f;
-    }
-    CHECK_MSG(bad == 0, "%s I8_PC n=%d rows=%d tokens=%d: %d outputs differ", g->name, n, rows, nt, bad);
-out:
-    free(wf);
+    i8_check_table(g, n, rows, nt, x);
     free(x);
-    free(w);
-    free(aref);
-    free(panels);
-    free(act);
-    free(y);
 }
 
 static void check_table(const char *what, const ops_kernels *k, medge_pool *pool3, int want_gemv, int want_gemm, int gemm)

@@ -3,7 +3,9 @@
  * type's traits and GGUF sizing (a file written and read back), and the tile of this CPU against
  * the reference dot at odd sizes (every output bit for bit: the integer sums are exact). The
  * small-batch F32 tile (ops/gemm-f32s.h) against fmaf summed in k order, bit for bit. */
+#define TEST_RNG_SEED 88172645463325252ull
 #include "test.h"
+#include "i8-check.h"
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "ops/gemm-f32s.h"
@@ -14,15 +16,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t rng = 88172645463325252ull;
-static float frand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
 
 static void test_reference(void)
 {
@@ -118,57 +111,19 @@ static void test_traits_gguf(void)
     free(b);
 }
 
-/* the tile of tab (after its pack_w / quantize_act) equals quant_i8pc_dot on every output */
+/* the tile of tab (after its pack_w / quantize_act) equals quant_i8pc_dot on every output;
+ * activations with an outlier every 97 values */
 static void test_tile(const ops_i8_gemm *tab, int n, int nrows, int nt)
 {
-    const size_t rb = quant_row_size(MEDGE_TYPE_I8_PC, n), ab = quant_i8pc_act_bytes(n);
-    float *wf = malloc(sizeof(float) * (size_t)n), *x = malloc(sizeof(float) * (size_t)n * nt);
-    uint8_t *w = malloc(rb * nrows), *aref = malloc(ab * nt);
-    for (int r = 0; r < nrows; r++) {
-        const float s = r % 5 == 4 ? 0.0f : 1.0f + (float)r; /* zero rows too */
-        for (int i = 0; i < n; i++)
-            wf[i] = s * frand();
-        quant_i8pc_quantize_row(wf, w + (size_t)r * rb, n);
+    float *x = malloc(sizeof(float) * (size_t)n * nt);
+    if (!x) {
+        CHECK(0);
+        return;
     }
     for (int i = 0; i < n * nt; i++)
         x[i] = (i % 97 == 0 ? 30.0f : 1.0f) * frand();
-    for (int t = 0; t < nt; t++)
-        quant_i8pc_quantize_act(x + (size_t)t * n, aref + (size_t)t * ab, n);
-    const int R = tab->rows, npan = (nrows + R - 1) / R;
-    const size_t pb = (tab->panel_bytes(n) + 63) / 64 * 64;
-    uint8_t *panels = aligned_alloc(64, pb * npan);
-    uint8_t *act = aligned_alloc(64, (tab->act_bytes(n, nt) + 63) / 64 * 64);
-    const size_t ys = (size_t)nrows + 3;
-    float *y = malloc(sizeof(float) * ys * nt);
-    for (size_t i = 0; i < ys * nt; i++)
-        y[i] = -7.0f;
-    for (int p = 0; p < npan; p++)
-        tab->pack_w(n, nrows - p * R < R ? nrows - p * R : R, w + (size_t)p * R * rb, rb, panels + (size_t)p * pb);
-    /* activations in two ranges (as two threads would convert them) */
-    int split = nt / 2 / tab->act_group * tab->act_group;
-    tab->quantize_act(x, (size_t)n, n, 0, split, act);
-    tab->quantize_act(x, (size_t)n, n, split, nt, act);
-    for (int p = 0; p < npan; p++)
-        tab->tile(n, nrows - p * R < R ? nrows - p * R : R, nt, panels + (size_t)p * pb, act, y + p * R, ys);
-    int bad = 0;
-    for (int t = 0; t < nt; t++) {
-        for (int r = 0; r < nrows; r++) {
-            const float want = quant_i8pc_dot(n, w + (size_t)r * rb, aref + (size_t)t * ab);
-            if (y[(size_t)t * ys + r] != want && bad++ < 3)
-                fprintf(stderr, "%s n=%d rows=%d nt=%d: y[%d][%d] = %.9g, reference %.9g\n", tab->name, n, nrows, nt, t, r,
-                        y[(size_t)t * ys + r], want);
-        }
-        for (size_t r = (size_t)nrows; r < ys; r++)
-            bad += y[(size_t)t * ys + r] != -7.0f; /* nothing written past the rows */
-    }
-    CHECK_MSG(bad == 0, "%s: %d outputs differ from the reference (n %d, rows %d, tokens %d)", tab->name, bad, n, nrows, nt);
-    free(wf);
+    i8_check_table(tab, n, nrows, nt, x);
     free(x);
-    free(w);
-    free(aref);
-    free(panels);
-    free(act);
-    free(y);
 }
 
 static void test_f32s(const ops_f32s_gemm *f, int n, int nrows, int nt)

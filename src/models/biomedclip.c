@@ -586,6 +586,19 @@ static long claim_chunk(long npan, const medge_pool *pool)
     return c > 0 ? c : 1;
 }
 
+/* The next run [*b, *e) of chunk panels (of npan) from the shared counter next; false when all are
+ * taken. Threads claim runs until none is left, so a late or descheduled thread does less instead
+ * of holding the others at the barrier. */
+static bool claim_panels(atomic_long *next, long chunk, long npan, long *b, long *e)
+{
+    const long p = atomic_fetch_add_explicit(next, chunk, memory_order_relaxed);
+    if (p >= npan)
+        return false;
+    *b = p;
+    *e = p + chunk < npan ? p + chunk : npan;
+    return true;
+}
+
 /* + bias, then GELU when gelu, on the nr outputs r0.. of n rows of y (row stride ld) */
 static void epilogue(float *y, size_t ld, long r0, int nr, int n, const float *bias, int gelu)
 {
@@ -634,27 +647,22 @@ static void i8_rows(void *ctx, int ith, int nth)
     const int ne0 = (int)j->L->w.ne[0];
     const long nrows = (long)j->L->w.ne[1], rows = j->rows, npan = (nrows + rows - 1) / rows;
     (void)ith, (void)nth;
-    for (long p = 0, e = 0;; p++) {
-        if (p >= e) { /* claim the next chunk of panels: a late or descheduled thread does less */
-            p = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
-            if (p >= npan)
-                break;
-            e = p + j->chunk < npan ? p + j->chunk : npan;
+    for (long b, e; claim_panels(&j->next, j->chunk, npan, &b, &e);)
+        for (long p = b; p < e; p++) {
+            const long r0 = p * rows;
+            const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
+            if (j->L->panels) {
+                j->tile(ne0, nr, j->n, j->L->panels + (size_t)p * j->L->panel_bytes, j->act, j->y + r0, (size_t)nrows);
+            } else { /* reference: the activation rows are the reference's (j->g is the reference table) */
+                for (int t = 0; t < j->n; t++)
+                    for (int r = 0; r < nr; r++)
+                        j->y[(size_t)t * (size_t)nrows + (size_t)(r0 + r)] =
+                            quant_i8pc_dot(ne0, (const uint8_t *)j->L->w.data + (size_t)(r0 + r) * j->L->w.nb1,
+                                           j->act + (size_t)t * quant_i8pc_act_bytes(ne0));
+            }
+            if (j->bias)
+                epilogue(j->y, (size_t)nrows, r0, nr, j->n, j->bias, j->gelu);
         }
-        const long r0 = p * rows;
-        const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
-        if (j->L->panels) {
-            j->tile(ne0, nr, j->n, j->L->panels + (size_t)p * j->L->panel_bytes, j->act, j->y + r0, (size_t)nrows);
-        } else { /* reference: the activation rows are the reference's (j->g is the reference table) */
-            for (int t = 0; t < j->n; t++)
-                for (int r = 0; r < nr; r++)
-                    j->y[(size_t)t * (size_t)nrows + (size_t)(r0 + r)] =
-                        quant_i8pc_dot(ne0, (const uint8_t *)j->L->w.data + (size_t)(r0 + r) * j->L->w.nb1,
-                                       j->act + (size_t)t * quant_i8pc_act_bytes(ne0));
-        }
-        if (j->bias)
-            epilogue(j->y, (size_t)nrows, r0, nr, j->n, j->bias, j->gelu);
-    }
 }
 
 static medge_status matmul_i8(bmc_work *wk, const bmc_lin *L, const float *x, float *y, int n, const float *b, int gelu)
@@ -693,20 +701,15 @@ static void pmm_rows(void *ctx, int ith, int nth)
     pmm_job *j = ctx;
     const long rows = j->g->rows, nrows = (long)j->L->w.ne[1], npan = (nrows + rows - 1) / rows;
     (void)ith, (void)nth;
-    for (long p = 0, e = 0;; p++) {
-        if (p >= e) { /* claim the next chunk of panels */
-            p = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
-            if (p >= npan)
-                break;
-            e = p + j->chunk < npan ? p + j->chunk : npan;
+    for (long b, e; claim_panels(&j->next, j->chunk, npan, &b, &e);)
+        for (long p = b; p < e; p++) {
+            const long r0 = p * rows;
+            const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
+            j->g->tile((int)j->L->w.ne[0], nr, j->n, j->L->panels + (size_t)p * j->L->panel_bytes, 0, j->a, j->a_row,
+                       j->y + r0, (size_t)nrows);
+            if (j->bias)
+                epilogue(j->y, (size_t)nrows, r0, nr, j->n, j->bias, j->gelu);
         }
-        const long r0 = p * rows;
-        const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
-        j->g->tile((int)j->L->w.ne[0], nr, j->n, j->L->panels + (size_t)p * j->L->panel_bytes, 0, j->a, j->a_row,
-                   j->y + r0, (size_t)nrows);
-        if (j->bias)
-            epilogue(j->y, (size_t)nrows, r0, nr, j->n, j->bias, j->gelu);
-    }
 }
 
 /* y = x W^T (+ bias, then GELU when gelu): the epilogue runs on each panel of outputs right after

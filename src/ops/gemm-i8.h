@@ -7,8 +7,11 @@
  * exact and the float rescale is the same. */
 #ifndef MEDGE_OPS_GEMM_I8_H
 #define MEDGE_OPS_GEMM_I8_H
+#include "quant/i8pc.h"
+
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct ops_i8_gemm {
     const char *name;
@@ -28,6 +31,49 @@ typedef struct ops_i8_gemm {
     /* y[t * ys + r] = quant_i8pc_dot(n, W row r, activation row t) for r < nr, t < nt */
     void (*tile)(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys);
 } ops_i8_gemm;
+
+/* The grouped activation layout of the x86 tiles (arch/x86/gemm-i8-avx512.c, gemm-i8-avx2.c):
+ * groups of tg tokens, each a header of hdr bytes (tg float scales d, then tg int32 code sums, then
+ * zeros) followed by [n/4][tg] dwords, the codes of elements 4k..4k+3 of each token, so a tile
+ * broadcasts every token's dword from one pointer. A group spans ops_i8_group_bytes(n, tg, hdr)
+ * bytes (a multiple of 64); token t sits in group t / tg, slot t % tg. */
+static inline size_t ops_i8_group_bytes(int n, int tg, int hdr) { return ((size_t)hdr + (size_t)n * (size_t)tg + 63) / 64 * 64; }
+
+/* Codes of elements [i0, n) of one activation row (x * id, rounded as quant_i8pc_code) into slot j
+ * of group g; returns their sum. The SIMD quantizers use it for what their vectors leave. */
+static inline int32_t ops_i8_group_codes(const float *x, int i0, int n, float id, uint8_t *g, int tg, int hdr, int j)
+{
+    int32_t sum = 0;
+    for (int i = i0; i < n; i++) {
+        const int8_t c = quant_i8pc_code(x[i] * id);
+        g[(size_t)hdr + (size_t)(i / 4) * (size_t)tg * 4 + 4 * (size_t)j + (size_t)(i % 4)] = (uint8_t)c;
+        sum += c;
+    }
+    return sum;
+}
+
+/* Scale d and code sum of slot j of group g. */
+static inline void ops_i8_group_set(uint8_t *g, int tg, int j, float d, int32_t sum)
+{
+    memcpy(g + 4 * (size_t)j, &d, 4);
+    memcpy(g + 4 * (size_t)tg + 4 * (size_t)j, &sum, 4);
+}
+
+/* quantize_act over a grouped layout: rows [t0, t1) of x (row t at x + t * ldx, t0 a multiple of
+ * tg), each by row(), which writes one row's codes, d and sum into slot j of group g as
+ * quant_i8pc_quantize_act computes them. A group is cleared before its first row, so the slots
+ * past the last row hold zero codes and d = 0. */
+static inline void ops_i8_quantize_groups(const float *x, size_t ldx, int n, int t0, int t1, void *act, int tg, int hdr,
+                                          void (*row)(const float *x, int n, uint8_t *g, int j))
+{
+    const size_t gb = ops_i8_group_bytes(n, tg, hdr);
+    for (int t = t0; t < t1; t++) {
+        uint8_t *g = (uint8_t *)act + (size_t)(t / tg) * gb;
+        if (t % tg == 0 || t == t0)
+            memset(g, 0, gb);
+        row(x + (size_t)t * ldx, n, g, t % tg);
+    }
+}
 
 /* The table for this CPU (thread-safe, static). */
 const ops_i8_gemm *ops_i8_gemm_get(void);

@@ -52,10 +52,9 @@ static void pack_w(int n, int nr, const void *w, size_t ws, void *panel)
     }
 }
 
-static size_t group_bytes(int n) { return ((size_t)GHDR + (size_t)n * TG + 63) / 64 * 64; }
-static size_t act_bytes(int n, int nt) { return group_bytes(n) * (size_t)((nt + TG - 1) / TG); }
+static size_t act_bytes(int n, int nt) { return ops_i8_group_bytes(n, TG, GHDR) * (size_t)((nt + TG - 1) / TG); }
 
-/* row t of x into slot t % TG of its group (quant_i8pc_quantize_act's codes, d and sum) */
+/* one row into slot j of its group (quant_i8pc_quantize_act's codes, d and sum) */
 static void quantize_row(const float *x, int n, uint8_t *g, int j)
 {
     __m512 m = _mm512_setzero_ps();
@@ -81,25 +80,13 @@ static void quantize_row(const float *x, int n, uint8_t *g, int j)
         _mm_storeu_si32(o + 2 * TG * 4, _mm_srli_si128(b, 8));
         _mm_storeu_si32(o + 3 * TG * 4, _mm_srli_si128(b, 12));
     }
-    int32_t sum = _mm512_reduce_add_epi32(s);
-    for (; i < n; i++) { /* n is a multiple of 4: whole dwords */
-        const int8_t c = quant_i8pc_code(x[i] * id);
-        q[(size_t)(i / 4) * TG * 4 + (size_t)(i % 4)] = (uint8_t)c;
-        sum += c;
-    }
-    memcpy(g + 4 * (size_t)j, &d, 4);
-    memcpy(g + 4 * TG + 4 * (size_t)j, &sum, 4);
+    const int32_t sum = _mm512_reduce_add_epi32(s) + ops_i8_group_codes(x, i, n, id, g, TG, GHDR, j);
+    ops_i8_group_set(g, TG, j, d, sum);
 }
 
 static void quantize_act(const float *x, size_t ldx, int n, int t0, int t1, void *act)
 {
-    const size_t gb = group_bytes(n);
-    for (int t = t0; t < t1; t++) {
-        uint8_t *g = (uint8_t *)act + (size_t)(t / TG) * gb;
-        if (t % TG == 0 || t == t0) /* slots past the last row: zero codes, d = 0 */
-            memset(g, 0, gb);
-        quantize_row(x + (size_t)t * ldx, n, g, t % TG);
-    }
+    ops_i8_quantize_groups(x, ldx, n, t0, t1, act, TG, GHDR, quantize_row);
 }
 
 /* One group of TG = 12 tokens (T <= TG of them stored) x 32 rows, every accumulator a named
@@ -149,7 +136,7 @@ static void tile_g(int T, int nk, const uint8_t *P, const uint8_t *g, float *y, 
 static void tile(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys)
 {
     const int nk = n / 4;
-    const size_t gb = group_bytes(n);
+    const size_t gb = ops_i8_group_bytes(n, TG, GHDR);
     for (int t0 = 0; t0 < nt; t0 += TG)
         tile_g(nt - t0 < TG ? nt - t0 : TG, nk, panel, (const uint8_t *)act + (size_t)(t0 / TG) * gb,
                y + (size_t)t0 * ys, ys, nr);

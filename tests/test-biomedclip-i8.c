@@ -2,7 +2,7 @@
  * (quant/i8pc.h) and its products (ops/gemm-i8.h): reference quantizers on hand-checked rows, the
  * type's traits and GGUF sizing (a file written and read back), and the tile of this CPU against
  * the reference dot at odd sizes (every output bit for bit: the integer sums are exact). The
- * small-batch F32 tile (ops/gemm-f32s.h) against fmaf summed in k order, bit for bit. */
+ * small-batch F32 and F16 tiles (ops/gemm-f32s.h) against fmaf summed in k order, bit for bit. */
 #define TEST_RNG_SEED 88172645463325252ull
 #include "test.h"
 #include "i8-check.h"
@@ -126,12 +126,20 @@ static void test_tile(const ops_i8_gemm *tab, int n, int nrows, int nt)
     free(x);
 }
 
-static void test_f32s(const ops_f32s_gemm *f, int n, int nrows, int nt)
+/* the small-batch table f (F32 weights, or F16 when f16) against fmaf in k order over the weights
+ * as floats (F16: widened) */
+static void test_f32s(const ops_f32s_gemm *f, int n, int nrows, int nt, bool f16)
 {
     /* activation rows of n values, ldx = n + 1 apart */
     float *w = malloc(sizeof(float) * (size_t)n * nrows), *x = malloc(sizeof(float) * (size_t)(n + 1) * nt);
-    for (int i = 0; i < n * nrows; i++)
-        w[i] = frand();
+    uint16_t *wh = malloc(sizeof(uint16_t) * (size_t)n * nrows);
+    for (int i = 0; i < n * nrows; i++) {
+        w[i] = frand() * (i % 53 == 0 ? 1e-5f : 1.0f); /* F16 subnormals too */
+        if (f16) {
+            wh[i] = medge_fp32_to_fp16(w[i]);
+            w[i] = medge_fp16_to_fp32(wh[i]);
+        }
+    }
     for (int i = 0; i < (n + 1) * nt; i++)
         x[i] = frand();
     const int R = f->rows, npan = (nrows + R - 1) / R;
@@ -141,7 +149,9 @@ static void test_f32s(const ops_f32s_gemm *f, int n, int nrows, int nt)
     for (size_t i = 0; i < ys * nt; i++)
         y[i] = -7.0f;
     for (int p = 0; p < npan; p++)
-        f->pack_w(n, nrows - p * R < R ? nrows - p * R : R, w + (size_t)p * R * n, (size_t)n * 4, panels + (size_t)p * pb);
+        f->pack_w(n, nrows - p * R < R ? nrows - p * R : R,
+                  f16 ? (const void *)(wh + (size_t)p * R * n) : (const void *)(w + (size_t)p * R * n),
+                  (size_t)n * (f16 ? 2 : 4), panels + (size_t)p * pb);
     int split = nt / 2 / f->act_group * f->act_group;
     f->pack_act(x, ldx, n, 0, split, act);
     f->pack_act(x, ldx, n, split, nt, act);
@@ -154,14 +164,15 @@ static void test_f32s(const ops_f32s_gemm *f, int n, int nrows, int nt)
             for (int k = 0; k < n; k++)
                 acc = fmaf(w[(size_t)r * n + k], x[(size_t)t * ldx + k], acc);
             if (y[(size_t)t * ys + r] != acc && bad++ < 3)
-                fprintf(stderr, "f32s n=%d rows=%d nt=%d: y[%d][%d] = %.9g, want %.9g\n", n, nrows, nt, t, r,
+                fprintf(stderr, "%s n=%d rows=%d nt=%d: y[%d][%d] = %.9g, want %.9g\n", f->name, n, nrows, nt, t, r,
                         y[(size_t)t * ys + r], acc);
         }
         for (size_t r = (size_t)nrows; r < ys; r++)
             bad += y[(size_t)t * ys + r] != -7.0f;
     }
-    CHECK_MSG(bad == 0, "f32s: %d outputs differ (n %d, rows %d, tokens %d)", bad, n, nrows, nt);
+    CHECK_MSG(bad == 0, "%s: %d outputs differ (n %d, rows %d, tokens %d)", f->name, bad, n, nrows, nt);
     free(w);
+    free(wh);
     free(x);
     free(panels);
     free(act);
@@ -182,12 +193,19 @@ int main(void)
             for (size_t b = 0; b < sizeof rows / sizeof *rows; b++)
                 for (size_t c = 0; c < sizeof toks / sizeof *toks; c++)
                     test_tile(ops_i8_gemm_variant(k), ns[a], rows[b], toks[c]);
-    const ops_f32s_gemm *f = ops_f32s_gemm_get();
-    printf("small-batch F32 products: %s\n", f ? f->name : "none (kernel table)");
+    const ops_f32s_gemm *f = ops_f32s_gemm_get(), *h = ops_f32s_gemm_for(GGML_TYPE_F16);
+    CHECK(ops_f32s_gemm_for(GGML_TYPE_F32) == f);
+    CHECK(ops_f32s_gemm_for(GGML_TYPE_Q8_0) == NULL && (f || !h));
+    printf("small-batch F32 / F16 products: %s / %s\n", f ? f->name : "none (kernel table)",
+           h ? h->name : "none (kernel table)");
     const int fn[] = {1, 7, 64, 768}, fr[] = {1, 16, 17, 40}, ft[] = {1, 5, 16, 17, 33};
-    for (size_t a = 0; f && a < sizeof fn / sizeof *fn; a++)
+    for (size_t a = 0; a < sizeof fn / sizeof *fn; a++)
         for (size_t b = 0; b < sizeof fr / sizeof *fr; b++)
-            for (size_t c = 0; c < sizeof ft / sizeof *ft; c++)
-                test_f32s(f, fn[a], fr[b], ft[c]);
+            for (size_t c = 0; c < sizeof ft / sizeof *ft; c++) {
+                if (f)
+                    test_f32s(f, fn[a], fr[b], ft[c], false);
+                if (h)
+                    test_f32s(h, fn[a], fr[b], ft[c], true);
+            }
     TEST_END();
 }

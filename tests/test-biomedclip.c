@@ -453,7 +453,8 @@ static float dotf(const float *a, const float *b, int n)
 
 /* The linear layers of f32 requantized to type (the text tower's to ttype): repacked weights give
  * the in-place numbers (1e-6; I8_PC: its tiles are exact, so the image embeddings bit for bit; F16
- * text: activations rounded to F16 after a different summation order, 1e-4), and image / text
+ * text: 3e-4, since in place the kernel table rounds the activations to F16 while the small-batch
+ * panels of the repacked weights keep them F32), and image / text
  * embeddings have cosine >= 0.9995 with F32. Zero-shot: over the 16 reference texts the top label
  * is F32's or one within tie_logits of F32's best on at least 3 images; over the default label set
  * (k_labels) the same top label on every image when strict (issue 9's INT8 bar), else reported. */
@@ -474,7 +475,7 @@ static void fidelity(const char *f32, const char *name, uint32_t type, uint32_t 
     printf("%s repacked vs in place: max |diff| images %.3g, texts %.3g\n", tn, mdi, mdt);
     CHECK_MSG(mdi <= (type == MEDGE_TYPE_I8_PC ? 0 : 1e-6), "repacked weights change the %s image embeddings by %g", tn,
               mdi);
-    CHECK_MSG(mdt <= (ttype == GGML_TYPE_F16 ? 1e-4 : ttype == MEDGE_TYPE_I8_PC ? 0 : 1e-6),
+    CHECK_MSG(mdt <= (ttype == GGML_TYPE_F16 ? 3e-4 : ttype == MEDGE_TYPE_I8_PC ? 0 : 1e-6),
               "repacked weights change the %s text embeddings by %g", tn, mdt);
     const int E = 128;
     const double scale = 19.2836971282959;

@@ -426,7 +426,7 @@ static size_t lin_packed_size(const bmc_lin *L, size_t *panel_bytes)
     size_t pb;
     long rows;
     if (L->small) {
-        const ops_f32s_gemm *g = ops_f32s_gemm_get();
+        const ops_f32s_gemm *g = ops_f32s_gemm_for((int)L->w.type);
         pb = g->panel_bytes((int)L->w.ne[0]);
         rows = g->rows;
     } else if (L->w.type == MEDGE_TYPE_I8_PC) {
@@ -482,11 +482,11 @@ medge_status bmc_prepack(bmc_model *m, medge_pool *pool)
     if (!lins)
         return medge_err(MEDGE_ERR_NOMEM, "out of memory");
     const int n = model_lins(m, lins);
-    /* the text tower multiplies a few tokens (a prompt) per product: F32 weights in the small-batch
-     * panels, each weight read from memory once per prompt */
+    /* the text tower multiplies a few tokens (a prompt) per product: F32 and F16 weights in the
+     * small-batch panels, each weight read from memory once per prompt (F16: F32 activations) */
     const int n_vision = 2 + 4 * m->vl;
     for (int i = n_vision; i < n; i++)
-        lins[i]->small = lins[i]->w.type == GGML_TYPE_F32 && ops_f32s_gemm_get() && lins[i]->w.ne[0] <= (1 << 20);
+        lins[i]->small = ops_f32s_gemm_for((int)lins[i]->w.type) && lins[i]->w.ne[0] <= (1 << 20);
     size_t total = 0, pb = 0;
     for (int i = 0; i < n; i++) {
         size_t sz = lin_packed_size(lins[i], &pb);
@@ -523,8 +523,8 @@ medge_status bmc_prepack(bmc_model *m, medge_pool *pool)
 #endif
         pack_job j = {NULL, 0, &L->w, block + off, pb, 0};
         if (L->small) {
-            j.pack_w = ops_f32s_gemm_get()->pack_w;
-            j.rows = ops_f32s_gemm_get()->rows;
+            j.pack_w = ops_f32s_gemm_for((int)L->w.type)->pack_w;
+            j.rows = ops_f32s_gemm_for((int)L->w.type)->rows;
         } else if (L->w.type == MEDGE_TYPE_I8_PC) {
             j.pack_w = ops_i8_gemm_get()->pack_w;
             j.rows = ops_i8_gemm_get()->rows;
@@ -615,7 +615,7 @@ static void epilogue(float *y, size_t ld, long r0, int nr, int n, const float *b
 /* I8_PC products (ops/gemm-i8.h): activation rows quantized per row, then the tile over the
  * repacked panels, or the reference dot over the rows in place when the weight is not repacked. */
 typedef struct i8_job {
-    const ops_i8_gemm *g; /* I8_PC products; NULL: F32 small-batch (act, tile, rows, group below) */
+    const ops_i8_gemm *g; /* I8_PC products; NULL: F32/F16 small-batch (act, tile, rows, group below) */
     void (*act_fn)(const float *x, size_t ldx, int n, int t0, int t1, void *act);
     void (*tile)(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys);
     int rows, group;
@@ -672,7 +672,7 @@ static medge_status matmul_i8(bmc_work *wk, const bmc_lin *L, const float *x, fl
     i8_job j = {NULL, NULL, NULL, 0, 1, L, x, y, n, NULL, b, gelu, 0, 1};
     size_t act;
     if (L->small) {
-        const ops_f32s_gemm *f = ops_f32s_gemm_get();
+        const ops_f32s_gemm *f = ops_f32s_gemm_for((int)L->w.type);
         j.act_fn = f->pack_act;
         j.tile = f->tile;
         j.rows = f->rows;
@@ -822,7 +822,7 @@ medge_status bmc_encode_image(const bmc_model *m, bmc_work *wk, const float *pix
 static long lin_rows(const bmc_lin *L)
 {
     if (L->small)
-        return ops_f32s_gemm_get()->rows;
+        return ops_f32s_gemm_for((int)L->w.type)->rows;
     if (L->w.type == MEDGE_TYPE_I8_PC)
         return ops_i8_gemm_get()->rows;
     return L->w.type < GGML_TYPE_COUNT && ops_kernels_get()->w[L->w.type].gemm ? ops_kernels_get()->w[L->w.type].gemm->rows : 0;

@@ -16,7 +16,7 @@ typedef struct bmc_lin {
     medge_tensor w;
     uint8_t *panels;    /* NULL: products go through ops_matmul (I8_PC: the reference dot) */
     size_t panel_bytes; /* per panel of the kernel's rows (64-byte multiple) */
-    int small;          /* F32 panels of ops/gemm-f32s.h (text tower: a few tokens per product) */
+    int small;          /* F32/F16 panels of ops/gemm-f32s.h (text tower: a few tokens per product) */
 } bmc_lin;
 
 typedef struct bmc_vlayer {

@@ -3,7 +3,10 @@
  * floats. Per element k the tile loads one weight vector and multiplies it by the 16 tokens' values
  * broadcast at constant offsets from one pointer, into 16 named accumulators (arrays of vectors get
  * spilled by GCC in this loop), while prefetching the panel a few KB ahead: the weights stream from
- * memory exactly once per call. Sums run over k in order with FMA, as the kernel table's F32 tile. */
+ * memory exactly once per call. Sums run over k in order with FMA, as the kernel table's F32 tile.
+ * The F16 version keeps the weights in 16-bit panels ([n][16] halves, half the bytes to stream) and
+ * widens each vector exactly (vcvtph2ps) before the same FMAs: the F32 products of the widened
+ * weights, with F32 activations. */
 #include "ops/arch/x86/x86-common.h"
 #include "ops/gemm-f32s.h"
 
@@ -70,3 +73,37 @@ static void tile(int n, int nr, int nt, const void *panel, const void *act, floa
 }
 
 const ops_f32s_gemm x86_avx512_f32s_gemm = {"avx512", R, TG, panel_bytes, pack_w, act_bytes, pack_act, tile};
+
+/* F16 weights */
+static size_t panel_bytes16(int n) { return (size_t)n * R * 2; }
+
+static void pack_w16(int n, int nr, const void *w, size_t ws, void *panel)
+{
+    uint16_t *P = panel;
+    for (int r = 0; r < R; r++) {
+        const uint16_t *src = (const uint16_t *)((const uint8_t *)w + (size_t)r * ws);
+        for (int k = 0; k < n; k++)
+            P[(size_t)k * R + (size_t)r] = r < nr ? src[k] : 0;
+    }
+}
+
+static void tile_g16(int T, int n, const uint16_t *P, const float *A, float *y, size_t ys, int nr)
+{
+    ALL16(DECL)
+    for (int k = 0; k < n; k++, P += R, A += TG) {
+        _mm_prefetch((const char *)P + PF, _MM_HINT_T0);
+        const __m512 w = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)P));
+        ALL16(STEP)
+    }
+    const __mmask16 m = (__mmask16)((1u << (nr < R ? nr : R)) - 1);
+    ALL16(STORE)
+}
+
+static void tile16(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys)
+{
+    for (int t0 = 0; t0 < nt; t0 += TG)
+        tile_g16(nt - t0 < TG ? nt - t0 : TG, n, panel, (const float *)act + (size_t)(t0 / TG) * (size_t)n * TG,
+                 y + (size_t)t0 * ys, ys, nr);
+}
+
+const ops_f32s_gemm x86_avx512_f16s_gemm = {"avx512-f16", R, TG, panel_bytes16, pack_w16, act_bytes, pack_act, tile16};

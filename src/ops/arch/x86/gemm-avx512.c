@@ -385,8 +385,10 @@ static void pack_act_q8_0(int n, const void *act, void *dst)
 }
 static void pack_act_q4_0(int n, const void *act, void *dst) { pack_act_b32(n, act, dst, 8); }
 
-/* Panel block: Q8_0: Q[8] codes + 128 (unsigned), D; Q4_0: Q[4] raw nibble dwords, D. */
-static size_t panel_q8_0(int n) { return (size_t)(n / 32) * 9 * 64; }
+/* Panel block: Q4_0 (16 rows): Q[4] raw nibble dwords, D. Q8_0 (32 rows): Q[h][r][i] = dword
+ * 4h + i of the codes + 128 (unsigned) of rows 16r..16r+15 (h, r < 2, i < 4), then D[r]. */
+#define Q80_V 18 /* vectors per block of a Q8_0 panel (32 rows) */
+static size_t panel_q8_0(int n) { return (size_t)(n / 32) * Q80_V * 64; }
 static size_t panel_q4_0(int n) { return (size_t)(n / 32) * 5 * 64; }
 
 /* The codes of blocks b.. (16 of 34-byte Q8_0 or 4 of 18-byte Q4_0 per 64 bytes) of 16 rows,
@@ -418,29 +420,46 @@ static inline void tr_b32(const void *w, size_t ws, int nr, int b, int nblk, int
     tr16(v, T);
 }
 
-static inline void pack_b32(int n, int nr, const void *w, size_t ws, void *panel, int q4)
+static void pack_q4_0(int n, int nr, const void *w, size_t ws, void *panel)
 {
-    const int per = q4 ? 4 : 2, nq = q4 ? 4 : 8, nv = nq + 1;
-    const __m512i x80 = _mm512_set1_epi8((char)0x80);
     __m512i *P = panel, T[16];
     uint16_t d[64] = {0};
     const int nb = n / 32;
-    for (int b = 0; b < nb; b += per) {
-        const int nblk = nb - b < per ? nb - b : per;
-        tr_b32(w, ws, nr, b, nblk, q4, T, d);
+    for (int b = 0; b < nb; b += 4) {
+        const int nblk = nb - b < 4 ? nb - b : 4;
+        tr_b32(w, ws, nr, b, nblk, 1, T, d);
         for (int k = 0; k < nblk; k++) {
-            __m512i *Q = P + (size_t)(b + k) * nv;
-            for (int i = 0; i < nq; i++)
-                Q[i] = q4 ? T[nq * k + i] : _mm512_xor_si512(T[nq * k + i], x80);
+            __m512i *Q = P + (size_t)(b + k) * 5;
+            for (int i = 0; i < 4; i++)
+                Q[i] = T[4 * k + i];
             uint16_t dk[16] = {0};
             for (int r = 0; r < 16 && r < nr; r++)
                 dk[r] = d[r * nblk + k];
-            _mm512_store_ps((float *)(Q + nq), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dk)));
+            _mm512_store_ps((float *)(Q + 4), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dk)));
         }
     }
 }
-static void pack_q8_0(int n, int nr, const void *w, size_t ws, void *panel) { pack_b32(n, nr, w, ws, panel, 0); }
-static void pack_q4_0(int n, int nr, const void *w, size_t ws, void *panel) { pack_b32(n, nr, w, ws, panel, 1); }
+static void pack_q8_0(int n, int nr, const void *w, size_t ws, void *panel)
+{
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    __m512i *P = panel, T[16];
+    uint16_t d[32] = {0};
+    const int nb = n / 32;
+    for (int r = 0; r < 2; r++)
+        for (int b = 0; b < nb; b += 2) {
+            const int nblk = nb - b < 2 ? nb - b : 2;
+            tr_b32((const uint8_t *)w + (size_t)(16 * r) * ws, ws, nr - 16 * r, b, nblk, 0, T, d);
+            for (int k = 0; k < nblk; k++) {
+                __m512i *Q = P + (size_t)(b + k) * Q80_V;
+                for (int g = 0; g < 8; g++)
+                    Q[(g >> 2) * 8 + r * 4 + (g & 3)] = _mm512_xor_si512(T[8 * k + g], x80);
+                uint16_t dk[16] = {0};
+                for (int i = 0; i < 16 && i < nr - 16 * r; i++)
+                    dk[i] = d[i * nblk + k];
+                _mm512_store_ps((float *)(Q + 16 + r), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dk)));
+            }
+        }
+}
 
 /* Q4_0, order "seq": acc = fma((float)sumi, dw * da, acc) per block */
 INLINE void tile_q40(int T, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
@@ -472,33 +491,84 @@ INLINE void tile_q40(int T, int nb, const __m512i *P, const uint8_t *a, size_t a
         store_rows(y + (size_t)t * ys, acc[t], nr);
 }
 
-/* Q8_0, order "lanes8": dword g of a block is lane g; acc[g] = fma(dw * da, (float)L_g, acc[g]) */
-INLINE void tile_q80(int T, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
+/* Q8_0, order "lanes8": dword g of a block is lane g; acc[g] = fma(dw * da, (float)L_g, acc[g]).
+ * The float work is 8 conversions and 8 FMAs per (16 rows, token, block) next to 8 vpdpbusd, and
+ * vpdpbusd and FMA share two pipes, so the tile is arranged for the fewest loads around them: 32
+ * rows (two row vectors) x Q80_T tokens, each activation dword and each offset broadcast loaded once
+ * for both row vectors, each weight vector once for all tokens. The 8 lane accumulators of every
+ * (row vector, token) do not fit the registers together, so the lanes go in two passes (0-3, then
+ * 4-7) over chunks of Q80_CB blocks; the lanes are independent FMA chains, so the order per lane is
+ * the contract's. The first pass computes each block's dw * da, the second reloads it. */
+#define Q80_T 2
+#define Q80_CB 32
+
+INLINE void q80_pass(int T, int h, int b0, int b1, const __m512i *P, const uint8_t *a, size_t as, __m512 *dbuf,
+                     __m512 *A)
 {
-    __m512 acc[8][LMAX];
-    const uint8_t *ya[LMAX];
-    for (int t = 0; t < T; t++) {
-        for (int k = 0; k < 8; k++)
-            acc[k][t] = _mm512_setzero_ps();
-        ya[t] = a + (size_t)t * as;
-    }
-    for (int b = 0; b < nb; b++, P += 9) {
-        const __m512 D = _mm512_load_ps((const float *)(P + 8));
-        for (int t = 0; t < T; t++) {
-            const __m512 dd = _mm512_mul_ps(D, _mm512_set1_ps(x86_rdf32(ya[t] + 32)));
-            for (int g = 0; g < 8; g++) {
-                const __m512i L = _mm512_dpbusd_epi32(bcast(ya[t] + 36 + 4 * g), P[g], bcast(ya[t] + 4 * g));
-                acc[g][t] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(L), acc[g][t]);
+    __m512 acc[4][2][Q80_T];
+    for (int i = 0; i < 4; i++)
+        for (int r = 0; r < 2; r++)
+            for (int t = 0; t < T; t++)
+                acc[i][r][t] = A[(i * 2 + r) * Q80_T + t];
+    for (int b = b0; b < b1; b++) {
+        const __m512i *W = P + (size_t)b * Q80_V + 8 * h;
+        __m512 d[2][Q80_T];
+        __m512 *db = dbuf + (size_t)(b - b0) * 2 * Q80_T;
+        if (h == 0) {
+            const __m512 D0 = _mm512_load_ps((const float *)(P + (size_t)b * Q80_V + 16));
+            const __m512 D1 = _mm512_load_ps((const float *)(P + (size_t)b * Q80_V + 17));
+            for (int t = 0; t < T; t++) {
+                const __m512 da = _mm512_set1_ps(x86_rdf32(a + (size_t)t * as + (size_t)b * A80_BYTES + 32));
+                d[0][t] = _mm512_mul_ps(D0, da);
+                d[1][t] = _mm512_mul_ps(D1, da);
+                db[t] = d[0][t];
+                db[Q80_T + t] = d[1][t];
             }
-            ya[t] += A80_BYTES;
+        } else {
+            for (int t = 0; t < T; t++) {
+                d[0][t] = db[t];
+                d[1][t] = db[Q80_T + t];
+            }
+        }
+        for (int t = 0; t < T; t++) /* in registers: GCC would reload them for every FMA */
+            __asm__("" : "+v"(d[0][t]), "+v"(d[1][t]));
+        for (int i = 0; i < 4; i++) {
+            const int g = 4 * h + i;
+            __m512i w0 = W[i], w1 = W[4 + i];
+            __asm__("" : "+v"(w0), "+v"(w1));
+            for (int t = 0; t < T; t++) {
+                const uint8_t *ab = a + (size_t)t * as + (size_t)b * A80_BYTES;
+                const __m512i c = bcast(ab + 36 + 4 * g), x = bcast(ab + 4 * g);
+                const __m512i L0 = _mm512_dpbusd_epi32(c, w0, x), L1 = _mm512_dpbusd_epi32(c, w1, x);
+                acc[i][0][t] = _mm512_fmadd_ps(d[0][t], _mm512_cvtepi32_ps(L0), acc[i][0][t]);
+                acc[i][1][t] = _mm512_fmadd_ps(d[1][t], _mm512_cvtepi32_ps(L1), acc[i][1][t]);
+            }
         }
     }
-    for (int t = 0; t < T; t++) {
-        __m512 l[8];
-        for (int k = 0; k < 8; k++)
-            l[k] = acc[k][t];
-        store_rows(y + (size_t)t * ys, lanes_hsum(l), nr);
+    for (int i = 0; i < 4; i++)
+        for (int r = 0; r < 2; r++)
+            for (int t = 0; t < T; t++)
+                A[(i * 2 + r) * Q80_T + t] = acc[i][r][t];
+}
+
+INLINE void tile_q80(int T, int nb, const __m512i *P, const uint8_t *a, size_t as, float *y, size_t ys, int nr)
+{
+    __m512 A[2][8 * Q80_T], dbuf[Q80_CB * 2 * Q80_T]; /* A[h][(i * 2 + r) * Q80_T + t]: lane 4h + i */
+    for (int i = 0; i < 8 * Q80_T; i++)
+        A[0][i] = A[1][i] = _mm512_setzero_ps();
+    for (int b0 = 0; b0 < nb; b0 += Q80_CB) {
+        const int b1 = nb - b0 < Q80_CB ? nb : b0 + Q80_CB;
+        q80_pass(T, 0, b0, b1, P, a, as, dbuf, A[0]);
+        q80_pass(T, 1, b0, b1, P, a, as, dbuf, A[1]);
     }
+    for (int r = 0; r < 2; r++)
+        for (int t = 0; t < T; t++) {
+            __m512 l[8];
+            for (int g = 0; g < 8; g++)
+                l[g] = A[g >> 2][((g & 3) * 2 + r) * Q80_T + t];
+            if (nr > 16 * r)
+                store_rows(y + (size_t)t * ys + 16 * r, lanes_hsum(l), nr - 16 * r);
+        }
 }
 
 /* ======================= float weights: 32 rows x T tokens ======================= */
@@ -627,31 +697,24 @@ INLINE void tile_float(int T, int kind, int n, const void *panel, const uint8_t 
     default: CALL(1); break;                                                                                           \
     }
 
-#define DEFINE_LANE_TILE(NAME, CALL)                                                                                   \
-    static void NAME(int n, int nr, int nt, const void *panel, size_t ps, const void *av, size_t as, float *y,        \
-                     size_t ys)                                                                                        \
-    {                                                                                                                  \
-        (void)ps;                                                                                                      \
-        const uint8_t *a = av;                                                                                         \
-        for (int t0 = 0; t0 < nt; t0 += LMAX) {                                                                        \
-            const int T = nt - t0 < LMAX ? nt - t0 : LMAX;                                                             \
-            const uint8_t *at = a + (size_t)t0 * as;                                                                   \
-            float *yt = y + (size_t)t0 * ys;                                                                           \
-            LANE_SWITCH(CALL)                                                                                          \
-        }                                                                                                              \
+#define PAIR_SWITCH(CALL)                                                                                              \
+    switch (T) {                                                                                                       \
+    case 2: CALL(2); break;                                                                                            \
+    default: CALL(1); break;                                                                                           \
     }
 
-#define DEFINE_TILE(NAME, CALL)                                                                                        \
+/* A tile over nt tokens: runs of STEP tokens through the unrolled copy SWITCH picks. */
+#define DEFINE_TILE(NAME, STEP, SWITCH, CALL)                                                                          \
     static void NAME(int n, int nr, int nt, const void *panel, size_t ps, const void *av, size_t as, float *y,        \
                      size_t ys)                                                                                        \
     {                                                                                                                  \
         (void)ps;                                                                                                      \
         const uint8_t *a = av;                                                                                         \
-        for (int t0 = 0; t0 < nt; t0 += TMAX) {                                                                        \
-            const int T = nt - t0 < TMAX ? nt - t0 : TMAX;                                                             \
+        for (int t0 = 0; t0 < nt; t0 += STEP) {                                                                        \
+            const int T = nt - t0 < STEP ? nt - t0 : STEP;                                                             \
             const uint8_t *at = a + (size_t)t0 * as;                                                                   \
             float *yt = y + (size_t)t0 * ys;                                                                           \
-            TILE_SWITCH(CALL)                                                                                          \
+            SWITCH(CALL)                                                                                               \
         }                                                                                                              \
     }
 
@@ -664,20 +727,20 @@ INLINE void tile_float(int T, int kind, int n, const void *panel, const uint8_t 
 #define C_F16(T_) tile_float(T_, FW_F16, n, panel, at, as, yt, ys, nr)
 #define C_BF16(T_) tile_float(T_, FW_BF16, n, panel, at, as, yt, ys, nr)
 
-DEFINE_TILE(tile_q4_K, C_Q4K)
-DEFINE_LANE_TILE(tile_q5_K, C_Q5K)
-DEFINE_LANE_TILE(tile_q6_K, C_Q6K)
-DEFINE_LANE_TILE(tile_q8_0, C_Q80)
-DEFINE_TILE(tile_q4_0, C_Q40)
-DEFINE_TILE(tile_f32, C_F32)
-DEFINE_TILE(tile_f16, C_F16)
-DEFINE_TILE(tile_bf16, C_BF16)
+DEFINE_TILE(tile_q4_K, TMAX, TILE_SWITCH, C_Q4K)
+DEFINE_TILE(tile_q5_K, LMAX, LANE_SWITCH, C_Q5K)
+DEFINE_TILE(tile_q6_K, LMAX, LANE_SWITCH, C_Q6K)
+DEFINE_TILE(tile_q8_0, Q80_T, PAIR_SWITCH, C_Q80)
+DEFINE_TILE(tile_q4_0, TMAX, TILE_SWITCH, C_Q40)
+DEFINE_TILE(tile_f32, TMAX, TILE_SWITCH, C_F32)
+DEFINE_TILE(tile_f16, TMAX, TILE_SWITCH, C_F16)
+DEFINE_TILE(tile_bf16, TMAX, TILE_SWITCH, C_BF16)
 
 /* min_tok: below it the row kernels win (the panel repack is paid once per call). */
 const ops_gemm_kernel x86_avx512_gemm_q4_K = {16, 4, panel_q4_K, NULL, NULL, pack_q4_K, tile_q4_K};
 const ops_gemm_kernel x86_avx512_gemm_q5_K = {16, 4, panel_q5_K, NULL, NULL, pack_q5_K, tile_q5_K};
 const ops_gemm_kernel x86_avx512_gemm_q6_K = {16, 4, panel_q6_K, NULL, NULL, pack_q6_K, tile_q6_K};
-const ops_gemm_kernel x86_avx512_gemm_q8_0 = {16, 4, panel_q8_0, act_b80, pack_act_q8_0, pack_q8_0, tile_q8_0};
+const ops_gemm_kernel x86_avx512_gemm_q8_0 = {32, 4, panel_q8_0, act_b80, pack_act_q8_0, pack_q8_0, tile_q8_0};
 const ops_gemm_kernel x86_avx512_gemm_q4_0 = {16, 4, panel_q4_0, act_b32, pack_act_q4_0, pack_q4_0, tile_q4_0};
 const ops_gemm_kernel x86_avx512_gemm_f32 = {32, 4, panel_f32, NULL, NULL, pack_f32, tile_f32};
 const ops_gemm_kernel x86_avx512_gemm_f16 = {32, 4, panel_f16, act_f16, pack_act_f16, pack_f16, tile_f16};

@@ -182,7 +182,7 @@ out:
 
 /* gemv (several rows against one activation row) against the reference vec_dot of each row, bit
  * for bit (kernels.h): rows at element-aligned offsets with strides >= the row size, every row
- * count up to 9 (so each row grouping of the kernel and its leftovers run), row lengths with
+ * count up to 17 (so each row grouping (4 or 8 rows) of the kernel and its leftovers run), row lengths with
  * every remainder of the kernels' block groups, random values or raw blocks (extreme codes and
  * scales). */
 static void check_gemv(const char *what, int t, ops_gemv_fn g, enum ggml_type act, int n, int nr, int off, int pad, int raw)
@@ -243,9 +243,9 @@ static void check_gemv_all(const char *what, int t, ops_gemv_fn g, enum ggml_typ
     int blck = quant_get_traits((uint32_t)t)->blck;
     const int nbs[] = {1, 2, 3, 5, 6, 7, 10, 11, 40};
     for (int i = 0; i < 9; i++)
-        for (int nr = 1; nr <= 9; nr++)
+        for (int nr = 1; nr <= 17; nr++)
             check_gemv(what, t, g, act, nbs[i] * blck, nr, (i + nr) % 4, (nr % 3) * 8, 0);
-    for (int nr = 1; nr <= 9; nr += 2)
+    for (int nr = 1; nr <= 17; nr += 2)
         check_gemv(what, t, g, act, 7 * blck, nr, nr % 4, 1, 1);
 }
 

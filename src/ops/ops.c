@@ -159,9 +159,9 @@ static void matvec(medge_pool *pool, const ops_kernels *k, const medge_tensor *c
         g->wk = &k->w[W[i]->type];
         g->W = W[i];
         g->y = y[i];
-        /* whole multiples of 4 rows (the gemv kernels' row group), about MV_CHUNK_BYTES each */
-        long chunk = (long)(MV_CHUNK_BYTES / (W[i]->nb1 ? W[i]->nb1 : 1)) & ~3L;
-        g->chunk = chunk < 4 ? 4 : chunk;
+        /* whole multiples of 8 rows (the gemv kernels' row groups: 4 or 8), about MV_CHUNK_BYTES each */
+        long chunk = (long)(MV_CHUNK_BYTES / (W[i]->nb1 ? W[i]->nb1 : 1)) & ~7L;
+        g->chunk = chunk < 8 ? 8 : chunk;
         g->first = j.n_chunks;
         j.n_chunks += ((long)W[i]->ne[1] + g->chunk - 1) / g->chunk;
         work += (double)W[i]->ne[0] * (double)W[i]->ne[1];

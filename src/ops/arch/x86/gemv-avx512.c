@@ -1,23 +1,22 @@
 /* gemv-avx512.c - AVX-512 + VNNI matrix-vector kernels for single-token steps (decoding): groups
- * of 4 weight rows against one activation row, y[r] = dot(W row r, a). Every weight byte is read
- * once per token, so these loops are what generation speed is made of.
+ * of weight rows (8 for Q4_K and Q6_K, 4 for the others) against one activation row, y[r] =
+ * dot(W row r, a). Every weight byte is read once per token, so these loops are what generation
+ * speed is made of.
  *
  * Exactness: the integer sums are exact and the float combination follows the summation-order
  * contract of ops/kernels.h operation by operation (Q4_K per sub-block pair, Q5_K / Q6_K / Q8_0
  * in 8 lanes of 4 elements, Q4_0 per block), so every result equals the reference vec_dot bit
  * for bit (and thus the batch GEMM tiles: a prompt gives the same logits whether it is evaluated
- * in one batch or token by token). What makes them
-makes them faster than a row loop over vec_dot:
- *   - 4 rows per pass share the activation loads and shuffles;
- *   - the per-block horizontal sums of the 4 rows are done together by one transposing reduction
- *     (red4: 4 vectors -> one vector of 4-row sums), and the float work per block runs on the 4
- *     rows at once in one 128-bit vector;
- *   - the 6-bit k-quant scales are spread with a broadcast and in-lane byte shuffles;
- *   - the group after the current one is prefetched linearly (4 rows read in parallel are 4 streams,
- *     which the hardware prefetchers follow poorly).
- * The last nr % 4 rows run as a group whose missing rows repeat the last row (results dropped).
- * Compiled with the AVX-512 options (by file name); only called when the CPU has AVX-512
- * F/BW/VL + VNNI. Block layouts: see kernels-avx2.c. */
+ * in one batch or token by token). What makes them faster than a row loop over vec_dot:
+ *   - the rows of a group share the activation loads and shuffles;
+ *   - the per-block horizontal sums of 4 rows are done together by one transposing reduction
+ *     (red4: 4 vectors -> one vector of 4-row sums), and the float work per block runs on the
+ *     rows of the group at once, one row (or 8 lanes of a row) per float lane;
+ *   - the group after the current one is prefetched linearly (rows read in parallel are as many
+ *     streams, which the hardware prefetchers follow poorly).
+ * The last rows of a matrix run as a group whose missing rows repeat the last row (results
+ * dropped). Compiled with the AVX-512 options (by file name); only called when the CPU has
+ * AVX-512 F/BW/VL + VNNI. Block layouts: see kernels-avx2.c. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off")
 #elif defined(__clang__)
@@ -74,14 +73,6 @@ GV_INLINE __m256i red4_256(__m256i v0, __m256i v1, __m256i v2, __m256i v3)
     const __m256i t01 = _mm256_add_epi32(_mm256_unpacklo_epi32(v0, v1), _mm256_unpackhi_epi32(v0, v1));
     const __m256i t23 = _mm256_add_epi32(_mm256_unpacklo_epi32(v2, v3), _mm256_unpackhi_epi32(v2, v3));
     return _mm256_add_epi32(_mm256_unpacklo_epi64(t01, t23), _mm256_unpackhi_epi64(t01, t23));
-}
-
-/* element r = total of all 16 int32 of v[r] */
-GV_INLINE __m128i sum4(__m512i v0, __m512i v1, __m512i v2, __m512i v3)
-{
-    const __m512i t = red4(v0, v1, v2, v3);
-    const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
-    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
 GV_INLINE __m128i sum4_256(__m256i v0, __m256i v1, __m256i v2, __m256i v3)
@@ -175,16 +166,6 @@ GV_INLINE void k4_isum2(const __m512i v[4], const k4_scales *k, const q8k_act *a
     *hi = _mm512_dpwssd_epi32(is, _mm512_maddubs_epi16(v[3], a->y[3]), k->s[3]);
 }
 
-GV_INLINE void q4k_codes(const uint8_t *x, __m512i v[4])
-{
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
-    const __m512i q01 = _mm512_loadu_si512((const void *)(x + 16)), q23 = _mm512_loadu_si512((const void *)(x + 80));
-    v[0] = _mm512_and_si512(q01, m4);
-    v[1] = _mm512_and_si512(_mm512_srli_epi16(q01, 4), m4);
-    v[2] = _mm512_and_si512(q23, m4);
-    v[3] = _mm512_and_si512(_mm512_srli_epi16(q23, 4), m4);
-}
-
 GV_INLINE __m512i bits2(unsigned long long lo, unsigned long long hi)
 {
     return _mm512_set_epi64((long long)hi, (long long)hi, (long long)hi, (long long)hi, (long long)lo, (long long)lo,
@@ -217,54 +198,134 @@ GV_INLINE void k4_scale4(__m128i dd, float yd, __m128 *d, __m128 *dmin)
     *dmin = _mm256_extractf128_ps(s, 1);
 }
 
-/* 4 rows of Q4_K, order "pairs": per sub-block pair p, acc = fma(isum_p, d*yd, acc) and
- * accm = fma(msum_p, dmin*yd, accm) for the 4 rows at once */
-GV_INLINE void q4k_group(int nb, const uint8_t *w, size_t ws, int nr, const uint8_t *y, float *out)
+/* ---- Q4_K, 8 rows per pass. The codes go straight into vpdpbusd (unsigned nibbles times the int8
+ * activations, 4 products per int32 lane; the high nibbles are taken in place, x16, and shifted
+ * back after the reduction). The 6-bit scales are applied after the reduction instead of before:
+ * a transposing reduction of 4 rows (red4, in-lane unpacks) leaves per 128-bit lane the 4 rows'
+ * sums of 16 elements, small enough for int16, which vpmaddwd / vpdpwssd multiply by the scales
+ * and add in sub-block pairs. The scales and mins of 4 rows are decoded at once from their
+ * 16-byte block headers (one row per 128-bit lane) and spread to the lanes with vpermw. The float
+ * part (the "pairs" order of ops/kernels.h: acc = fma(isum_p, d*yd, acc), accm = fma(msum_p,
+ * dmin*yd, accm), p = 0..3) runs on the 8 rows at once, one row per float lane. ---- */
+
+/* word index vectors (vpermw) of the Q4_K kernel */
+typedef struct q4k_idx {
+    __m512i s[4]; /* scale of (lane l, row r) for the 4 reduced vectors: sub-blocks (0|2) (1|3) (4|6) (5|7) */
+    __m512i m;    /* int16 pairs (m_2p, m_2p+1) of (lane p, row r) */
+} q4k_idx;
+
+static const uint16_t q4k_idx_words[5][32] = {
+/* scales: word 8r + j of the widened scales into the low word of int32 (lane l, row r) */
+#define S1(j, r) 8 * (r) + (j), 0
+#define SL(j) S1(j, 0), S1(j, 1), S1(j, 2), S1(j, 3)
+    {SL(0), SL(0), SL(2), SL(2)},
+    {SL(1), SL(1), SL(3), SL(3)},
+    {SL(4), SL(4), SL(6), SL(6)},
+    {SL(5), SL(5), SL(7), SL(7)},
+/* mins: words 8r + 2p, 8r + 2p + 1 of the widened mins into int32 (lane p, row r) */
+#define ML(p) 2 * (p), 2 * (p) + 1, 8 + 2 * (p), 9 + 2 * (p), 16 + 2 * (p), 17 + 2 * (p), 24 + 2 * (p), 25 + 2 * (p)
+    {ML(0), ML(1), ML(2), ML(3)},
+#undef ML
+#undef SL
+#undef S1
+};
+
+/* 4 rows at byte offset off: isum (lane p, element r) = sc_2p*S_2p + sc_2p+1*S_2p+1 of row r,
+ * msum likewise with the mins and the activation block sums, hdr = the 4 block headers */
+GV_INLINE void q4k_sub4(const uint8_t *const *p, size_t off, const __m512i y[4], __m512i bv, const q4k_idx *ix,
+                        __m512i *isum, __m512i *msum, __m512i *hdr)
 {
-    const gv_rows g = gv_group(w, ws, nr);
-    __m128 acc = _mm_setzero_ps(), accm = _mm_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0f), z = _mm512_setzero_si512();
+    __m512i q[4][2];
+    for (int r = 0; r < 4; r++) {
+        q[r][0] = _mm512_loadu_si512((const void *)(p[r] + off + 16));
+        q[r][1] = _mm512_loadu_si512((const void *)(p[r] + off + 80));
+    }
+    /* int32 lane of row r: 4 products of one sub-block; q[r][h] holds sub-blocks 4h | 4h+2 in its
+     * low nibbles and 4h+1 | 4h+3 in its high nibbles */
+#define Q4K_LO(r, h) _mm512_dpbusd_epi32(z, _mm512_and_si512(q[r][h], m4), y[2 * (h)])
+#define Q4K_HI(r, h) _mm512_dpbusd_epi32(z, _mm512_andnot_si512(m4, q[r][h]), y[2 * (h) + 1])
+    const __m512i R0 = red4(Q4K_LO(0, 0), Q4K_LO(1, 0), Q4K_LO(2, 0), Q4K_LO(3, 0));
+    const __m512i R1 = _mm512_srai_epi32(red4(Q4K_HI(0, 0), Q4K_HI(1, 0), Q4K_HI(2, 0), Q4K_HI(3, 0)), 4);
+    const __m512i R2 = red4(Q4K_LO(0, 1), Q4K_LO(1, 1), Q4K_LO(2, 1), Q4K_LO(3, 1));
+    const __m512i R3 = _mm512_srai_epi32(red4(Q4K_HI(0, 1), Q4K_HI(1, 1), Q4K_HI(2, 1), Q4K_HI(3, 1)), 4);
+#undef Q4K_LO
+#undef Q4K_HI
+    /* headers, row r in lane r: d, dmin (fp16), scales[12] */
+    __m512i H = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p[0] + off)));
+    H = _mm512_inserti32x4(H, _mm_loadu_si128((const __m128i *)(p[1] + off)), 1);
+    H = _mm512_inserti32x4(H, _mm_loadu_si128((const __m128i *)(p[2] + off)), 2);
+    H = _mm512_inserti32x4(H, _mm_loadu_si128((const __m128i *)(p[3] + off)), 3);
+    *hdr = H;
+    /* D, lane r: sc0..sc7, m0..m7 of row r (get_scale_min_k4): for j < 4 sc = s[j] & 63,
+     * m = s[j+4] & 63; for j >= 4 sc = (s[j+4] & 15) | (s[j-4] >> 6) << 4, m = (s[j+4] >> 4) |
+     * (s[j] >> 6) << 4, with s[i] = header byte 4 + i */
+    const __m512i ctl_lo = _mm512_broadcast_i32x4(_mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15));
+    const __m512i ctl_hi = _mm512_broadcast_i32x4(_mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11));
+    const __m512i keep = _mm512_broadcast_i32x4(_mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15));
+    const __m512i A = _mm512_shuffle_epi8(H, ctl_lo);
+    const __m512i lo = _mm512_mask_blend_epi8(0xf000f000f000f000ull, A, _mm512_srli_epi16(A, 4));
+    const __m512i hi = _mm512_srli_epi16(_mm512_shuffle_epi8(H, ctl_hi), 2); /* bits 6-7 -> 4-5 */
+    const __m512i D = _mm512_ternarylogic_epi32(_mm512_and_si512(lo, keep), hi, _mm512_set1_epi8(0x30), 0xf8);
+    /* widened to int16, lane r: sc0..7 of row r (sc16), m0..7 (m16); the scales go into the low
+     * words of int32 lanes (high words zero) and multiply the int16-sized sums by vpmaddwd */
+    const __m512i sc16 = _mm512_unpacklo_epi8(D, _mm512_setzero_si512()), m16 = _mm512_unpackhi_epi8(D, _mm512_setzero_si512());
+    const __mmask32 w0 = 0x55555555u;
+    const __m512i P01 = _mm512_dpwssd_epi32(_mm512_madd_epi16(R0, _mm512_maskz_permutexvar_epi16(w0, ix->s[0], sc16)), R1,
+                                            _mm512_maskz_permutexvar_epi16(w0, ix->s[1], sc16));
+    const __m512i P23 = _mm512_dpwssd_epi32(_mm512_madd_epi16(R2, _mm512_maskz_permutexvar_epi16(w0, ix->s[2], sc16)), R3,
+                                            _mm512_maskz_permutexvar_epi16(w0, ix->s[3], sc16));
+    /* P01: lanes 0,1 the two halves of pair 0, lanes 2,3 of pair 1; P23 pairs 2, 3 */
+    *isum = _mm512_add_epi32(_mm512_shuffle_i32x4(P01, P23, 0x88), _mm512_shuffle_i32x4(P01, P23, 0xdd));
+    *msum = _mm512_madd_epi16(_mm512_permutexvar_epi16(ix->m, m16), bv);
+}
+
+/* the upper 8 floats (AVX512F only: no DQ needed) */
+GV_INLINE __m256 hi256_ps(__m512 v) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)); }
+
+GV_INLINE void q4k_group8(int nb, const uint8_t *w, size_t ws, int nr, const uint8_t *y, const q4k_idx *ix, float *out)
+{
+    const uint8_t *p[8];
+    for (int r = 0; r < 8; r++)
+        p[r] = w + (size_t)(r < nr ? r : nr - 1) * ws;
+    static const uint16_t dsel[32] = {0, 8, 16, 24, 32, 40, 48, 56, 1, 9, 17, 25, 33, 41, 49, 57};
+    const __m512i didx = _mm512_loadu_si512((const void *)dsel);
+    /* (lane p, row r) of the two 4-row halves -> pairs p, p+1 of the 8 rows */
+    const __m512i pidx01 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i pidx23 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    const __m512i bidx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 4, 4, 4, 4, 5, 5, 5, 5);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         q8k_act a;
         q8k_load_pairs(y + (size_t)b * 292, &a);
+        /* lane p: int16 (B_2p, B_2p+1), B_j = bsums[2j] + bsums[2j+1] */
+        const __m256i B32 = _mm256_madd_epi16(a.bs, _mm256_set1_epi16(1));
+        const __m512i bv = _mm512_permutexvar_epi32(bidx, _mm512_castsi256_si512(_mm256_packs_epi32(B32, B32)));
         gv_prefetch(w, (size_t)nr * ws, nb, b);
-        __m512i lo[4], hi[4];
-        __m256i ms[4];
-        for (int r = 0; r < 4; r++) {
-            const uint8_t *x = g.p[r] + (size_t)b * 144;
-            k4_scales k;
-            k4_unpack(x + 4, &k);
-            __m512i v[4];
-            q4k_codes(x, v);
-            k4_isum2(v, &k, &a, &lo[r], &hi[r]);
-            ms[r] = _mm256_madd_epi16(a.bs, k.m); /* lane j: m_j * (bsums[2j] + bsums[2j+1]) */
-        }
-        /* 128-bit lane l of tl / th: the 4 rows' sums of that lane; pair p = lanes 2(p&1), 2(p&1)+1 */
-        const __m512i tl = red4(lo[0], lo[1], lo[2], lo[3]), th = red4(hi[0], hi[1], hi[2], hi[3]);
-        const __m512i sl = _mm512_add_epi32(tl, _mm512_shuffle_i32x4(tl, tl, 0xb1));
-        const __m512i sh = _mm512_add_epi32(th, _mm512_shuffle_i32x4(th, th, 0xb1));
-        __m128i is[4];
-        is[0] = _mm512_castsi512_si128(sl);
-        is[1] = _mm512_extracti32x4_epi32(sl, 2);
-        is[2] = _mm512_castsi512_si128(sh);
-        is[3] = _mm512_extracti32x4_epi32(sh, 2);
-        /* mins: hadd gives [r0: m01 m23 | r1: ...]; pairs 0..3 of row r at (lane 0: 0,1; lane 1: 0,1) */
-        const __m256 h01 = _mm256_castsi256_ps(_mm256_hadd_epi32(ms[0], ms[1]));
-        const __m256 h23 = _mm256_castsi256_ps(_mm256_hadd_epi32(ms[2], ms[3]));
-        const __m256 mA = _mm256_shuffle_ps(h01, h23, 0x88); /* lane 0: pair 0 of rows 0..3; lane 1: pair 2 */
-        const __m256 mB = _mm256_shuffle_ps(h01, h23, 0xdd); /* pair 1 | pair 3 */
-        __m128i msm[4];
-        msm[0] = _mm256_castsi256_si128(_mm256_castps_si256(mA));
-        msm[1] = _mm256_castsi256_si128(_mm256_castps_si256(mB));
-        msm[2] = _mm256_extracti128_si256(_mm256_castps_si256(mA), 1);
-        msm[3] = _mm256_extracti128_si256(_mm256_castps_si256(mB), 1);
-        __m128 d, dmin;
-        k4_scale4(ld4_u32(&g, (size_t)b * 144), a.d, &d, &dmin);
-        for (int p = 0; p < 4; p++) {
-            acc = _mm_fmadd_ps(_mm_cvtepi32_ps(is[p]), d, acc);
-            accm = _mm_fmadd_ps(_mm_cvtepi32_ps(msm[p]), dmin, accm);
-        }
+        __m512i iA, mA, hA, iB, mB, hB;
+        q4k_sub4(p, (size_t)b * 144, a.y, bv, ix, &iA, &mA, &hA);
+        q4k_sub4(p + 4, (size_t)b * 144, a.y, bv, ix, &iB, &mB, &hB);
+        /* d * yd of rows 0..7, dmin * yd of rows 0..7 */
+        const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(hA, didx, hB))),
+                                        _mm512_set1_ps(a.d));
+        const __m256 d = _mm512_castps512_ps256(dd), dm = hi256_ps(dd);
+        const __m512 i01 = _mm512_cvtepi32_ps(_mm512_permutex2var_epi32(iA, pidx01, iB));
+        const __m512 i23 = _mm512_cvtepi32_ps(_mm512_permutex2var_epi32(iA, pidx23, iB));
+        const __m512 m01 = _mm512_cvtepi32_ps(_mm512_permutex2var_epi32(mA, pidx01, mB));
+        const __m512 m23 = _mm512_cvtepi32_ps(_mm512_permutex2var_epi32(mA, pidx23, mB));
+        acc = _mm256_fmadd_ps(_mm512_castps512_ps256(i01), d, acc);
+        accm = _mm256_fmadd_ps(_mm512_castps512_ps256(m01), dm, accm);
+        acc = _mm256_fmadd_ps(hi256_ps(i01), d, acc);
+        accm = _mm256_fmadd_ps(hi256_ps(m01), dm, accm);
+        acc = _mm256_fmadd_ps(_mm512_castps512_ps256(i23), d, acc);
+        accm = _mm256_fmadd_ps(_mm512_castps512_ps256(m23), dm, accm);
+        acc = _mm256_fmadd_ps(hi256_ps(i23), d, acc);
+        accm = _mm256_fmadd_ps(hi256_ps(m23), dm, accm);
     }
-    gv_store(out, nr, _mm_sub_ps(acc, accm));
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_sub_ps(acc, accm));
+    for (int r = 0; r < nr; r++)
+        out[r] = t[r];
 }
 
 /* lanes8 accumulation of 4 rows: L[r] (8 int32 lanes per row) fused with d[r] into acc01 (rows
@@ -330,8 +391,12 @@ GV_INLINE void q5k_group(int nb, const uint8_t *w, size_t ws, int nr, const uint
 void x86_avx512_gemv_q4_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y)
 {
     const uint8_t *W = w;
-    for (int r = 0; r < nr; r += 4)
-        q4k_group(n / 256, W + (size_t)r * w_stride, w_stride, nr - r < 4 ? nr - r : 4, a, y + r);
+    q4k_idx ix;
+    for (int k = 0; k < 4; k++)
+        ix.s[k] = _mm512_loadu_si512((const void *)q4k_idx_words[k]);
+    ix.m = _mm512_loadu_si512((const void *)q4k_idx_words[4]);
+    for (int r = 0; r < nr; r += 8)
+        q4k_group8(n / 256, W + (size_t)r * w_stride, w_stride, nr - r < 8 ? nr - r : 8, a, &ix, y + r);
 }
 
 void x86_avx512_gemv_q5_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y)

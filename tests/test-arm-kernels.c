@@ -3,8 +3,10 @@
  * ops_arch_init from a reduced feature set) against the portable reference: gemv bit for bit at
  * every row count 1..9, row lengths with odd block counts, weights at element-aligned offsets
  * with padded strides, random and raw blocks (every code, extreme scales); the batch path
- * (ops_matmul_gemm: panel decode + tiles) bit for bit for the quantized types and within float
- * summation error for F32/F16/BF16, at odd row and token counts, weights at unaligned offsets,
+ * (ops_matmul_gemm: panel decode + tiles) bit for bit for the quantized types (Q4_K, Q5_K, Q6_K,
+ * Q8_0, Q4_0: every table must have all five) and within float summation error for F32/F16/BF16,
+ * at odd row and token counts (1..21 tokens: every remainder of the 4- and 2-token tiles), weights
+ * at unaligned offsets,
  * on one thread and on a pool of three; the I8_PC product tiles (ops/gemm-i8.h) bit for bit
  * against quant_i8pc_dot. Under qemu-aarch64 `-cpu max` (the default) all three
  * tables run. On other architectures the selected table's gemv kernels are checked the same
@@ -211,8 +213,9 @@ static void check_table(const char *what, const ops_kernels *k, medge_pool *pool
         const int blck = quant_get_traits((uint32_t)t)->blck;
         /* (row length in blocks, rows, tokens): rows around the panel height, tokens around the
          * register tile, both with remainders */
-        const int cases[][3] = {{1, 1, 4}, {1, 8, 4}, {3, 9, 5}, {2, 7, 6}, {3, 17, 13}, {1, 3, 7}, {5, 16, 11}, {2, 33, 9}};
-        for (int c = 0; c < 8; c++) {
+        const int cases[][3] = {{1, 1, 4}, {1, 8, 4}, {3, 9, 5}, {2, 7, 6}, {3, 17, 13}, {1, 3, 7},
+                                {5, 16, 11}, {2, 33, 9}, {3, 5, 1}, {1, 12, 2}, {2, 6, 3}};
+        for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
             int n = cases[c][0] * blck;
             if (blck == 1) /* odd lengths for the float types */
                 n = cases[c][0] == 1 ? 7 : cases[c][0] * 97 + 2 * c + 1;
@@ -254,7 +257,7 @@ int main(void)
         c.i8mm = var[v].i8mm;
         ops_arch_init(&k, &c);
         CHECK_MSG(strcmp(k.name, var[v].name) == 0, "table %s named %s", var[v].what, k.name);
-        check_table(var[v].what, &k, pool3, 5, 5, 1); /* GEMM: Q4_K, Q4_0, F32, F16, BF16 */
+        check_table(var[v].what, &k, pool3, 5, 8, 1); /* GEMM: Q4_K Q5_K Q6_K Q8_0 Q4_0 F32 F16 BF16 */
         const ops_i8_gemm *i8 = v == 0 ? &arm_neon_i8_gemm : v == 1 ? &arm_dotprod_i8_gemm : &arm_i8mm_i8_gemm;
         const int ns[] = {32, 96, 768}, rows[] = {1, 7, 8, 9, 17, 33}, toks[] = {1, 3, 4, 5, 13};
         for (int a = 0; a < 3; a++)

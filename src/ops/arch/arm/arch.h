@@ -39,11 +39,14 @@ ARM_DECLARE(dotprod)
 ARM_DECLARE_GEMV(neon)
 ARM_DECLARE_GEMV(dotprod)
 
-/* gemm-<sfx>.c: GEMM tiles (Q4_K, Q4_0: bit-exact; float: summation order; Q8_0, Q5_K, Q6_K
- * have none, see arm-gemm.inc), see arm-gemm.inc; the i8mm file has the quantized ones only */
-extern const ops_gemm_kernel arm_neon_gemm_q4_K, arm_neon_gemm_q4_0, arm_neon_gemm_f32, arm_neon_gemm_f16,
-    arm_neon_gemm_bf16;
-extern const ops_gemm_kernel arm_dotprod_gemm_q4_K, arm_dotprod_gemm_q4_0, arm_dotprod_gemm_f32,
-    arm_dotprod_gemm_f16, arm_dotprod_gemm_bf16;
+/* gemm-<sfx>.c: GEMM tiles (quantized: bit-exact; float: summation order), see arm-gemm.inc;
+ * the i8mm file has smmla versions of Q4_K and Q4_0 only (its table keeps the sdot tiles of the
+ * lanes8 types Q8_0, Q5_K, Q6_K and the float ones) */
+#define ARM_DECLARE_GEMM(sfx)                                                                                 \
+    extern const ops_gemm_kernel arm_##sfx##_gemm_q4_K, arm_##sfx##_gemm_q5_K, arm_##sfx##_gemm_q6_K,          \
+        arm_##sfx##_gemm_q8_0, arm_##sfx##_gemm_q4_0, arm_##sfx##_gemm_f32, arm_##sfx##_gemm_f16,             \
+        arm_##sfx##_gemm_bf16;
+ARM_DECLARE_GEMM(neon)
+ARM_DECLARE_GEMM(dotprod)
 extern const ops_gemm_kernel arm_i8mm_gemm_q4_K, arm_i8mm_gemm_q4_0;
 #endif

@@ -1,6 +1,7 @@
 /* arm-init.c - ops_arch_init for AArch64: NEON kernels always (NEON is part of AArch64), the
  * sdot versions when the CPU has the dot-product extension, and the smmla GEMM tiles (Q4_K,
- * Q4_0) when it also has i8mm. A kernel replaces a reference entry only when the
+ * Q4_0) when it also has i8mm (the lanes8 tiles of Q8_0 / Q5_K / Q6_K stay the sdot ones: smmla
+ * sums 8-byte dots, the contract needs 4-byte ones). A kernel replaces a reference entry only when the
  * reference exists with the same activation type (and, for the activation quantizers, the same
  * semantics), so both tables describe the same computation. */
 #include "ops/arch/arm/arch.h"
@@ -49,6 +50,9 @@ static void set_gemm(ops_kernels *k, enum ggml_type t, enum ggml_type act, const
         set_gemv(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, arm_##sfx##_gemv_q8_0);        \
         set_gemv(k, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, arm_##sfx##_gemv_q4_0);        \
         set_gemm(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, &arm_##sfx##_gemm_q4_K);       \
+        set_gemm(k, GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, &arm_##sfx##_gemm_q5_K);       \
+        set_gemm(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, &arm_##sfx##_gemm_q6_K);       \
+        set_gemm(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, &arm_##sfx##_gemm_q8_0);       \
         set_gemm(k, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, &arm_##sfx##_gemm_q4_0);       \
         set_gemm(k, GGML_TYPE_F32, GGML_TYPE_F32, &arm_##sfx##_gemm_f32);          \
         set_gemm(k, GGML_TYPE_F16, GGML_TYPE_F16, &arm_##sfx##_gemm_f16);          \

@@ -544,9 +544,11 @@ int main(void)
 
     /* Q8_0 linear layers in both towers: embeddings close to F32; the random-weight model's label
      * prompts lie within cosine 1e-4 of each other, so int8 errors on the text side swap
-     * near-tied labels (2 of 4 images here, 4 of 4 with medge quantize's Q8_0 mixture: chance). Then medge quantize's I8_PC recipe (image tower per-channel int8 weights
-     * with per-row int8 activations, text tower F16): the issue's INT8 bar, cosine >= 0.9995 and
-     * the same top label on every image. */
+     * near-tied labels (2 of 4 images here, 4 of 4 with medge quantize's Q8_0 mixture: chance).
+     * Then I8_PC in every linear layer of the image tower (per-channel int8 weights, per-row int8
+     * activations; medge quantize's recipe keeps the single-row products F16, checked by
+     * cli-biomedclip.sh), text tower F16: the issue's INT8 bar, cosine >= 0.9995 and the same
+     * top label on every image. */
     fidelity(f32, "biomedclip-tiny-q8_0.gguf", GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, "Q8_0", &r32, ref, pool, false, 0.005);
     /* image 2's two best reference texts differ by 2.8e-4 logits (1.5e-5 in cosine): F32 image
      * with F16 text already swaps them, so that pair counts as a tie */

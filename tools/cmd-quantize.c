@@ -2,6 +2,7 @@
  * as llama-quantize does (byte-identical output), streaming and multithreaded. */
 #include "tool.h"
 #include "core/error.h"
+#include "formats/gguf.h"
 #include "quant/model-quant.h"
 #include "quant/quant.h"
 
@@ -23,13 +24,15 @@ static void usage(FILE *f)
             "\n"
             "TYPE: %s\n"
             "  (Q4_K = Q4_K_M, Q3_K = Q3_K_M, Q5_K = Q5_K_M; Q2_K_S needs --imatrix)\n"
-            "  or I8_PC (BiomedCLIP models): the image tower's linear layers (v.blk.*, v.proj) as\n"
-            "  per-channel int8 - one float scale per output row, activations quantized per row at run\n"
-            "  time, int32 sums: the scheme of ONNX Runtime's dynamic INT8 -, the text tower's (t.blk.*,\n"
-            "  t.proj.*) as F16 (label prompts differ in a word or two: int8 errors on the text side\n"
-            "  reorder near-tied zero-shot labels; --tensor-type '^t\\.(blk|proj)=I8_PC' quantizes them\n"
-            "  too) and the rest as Q8_0 does. I8_PC is medge's own tensor type (GGUF type id\n"
-            "  0x4d450001, outside ggml's ids): llama.cpp does not load such a file.\n"
+            "  or I8_PC (BiomedCLIP models): the image tower's block layers (v.blk.*) as per-channel\n"
+            "  int8 - one float scale per output row, activations quantized per row at run time, int32\n"
+            "  sums: the scheme of ONNX Runtime's dynamic INT8 - except the single-row products (the\n"
+            "  last block's attn_out, ffn_up, ffn_down and the head v.proj: F16, int8 buys no time\n"
+            "  there); the text tower's (t.blk.*, t.proj.*) as F16 (label prompts differ in a word or\n"
+            "  two: int8 errors on the text side reorder near-tied zero-shot labels); the rest as Q8_0\n"
+            "  does. --tensor-type rules come first, e.g. '^[vt]\\.(blk|proj)=I8_PC' for all int8.\n"
+            "  I8_PC is medge's own tensor type (GGUF type id 0x4d450001, outside ggml's ids):\n"
+            "  llama.cpp does not load such a file.\n"
             "\n"
             "options:\n"
             "  -t, --threads N            worker threads (default: one per core)\n"
@@ -92,7 +95,7 @@ static int parse_type(const char *s, int *out)
 static int run(int argc, char **argv)
 {
     quant_model_params p = quant_model_default_params();
-    quant_type_override *ov = calloc((size_t)argc + 2, sizeof *ov);
+    quant_type_override *ov = calloc((size_t)argc + 4, sizeof *ov);
     const char *pos[3];
     int n_pos = 0, quiet = 0, verbose = 0, rc = 1;
     if (!ov)
@@ -175,13 +178,27 @@ static int run(int argc, char **argv)
          * prompts that differ in a word or two, so their embeddings lie close together and an
          * independent int8 error on each prompt reorders near-tied labels, while an image error
          * moves every label's logit alike (bench/biomedclip.md); prompts are embedded once per
-         * label set, so the text tower's precision costs no image time. */
+         * label set, so the text tower's precision costs no image time. The image tower's
+         * products of a single row (the last block after attention: only the CLS row goes on; the
+         * head) stay F16 too: int8 buys no time there. */
         p.recipe.ftype = QFT_Q8_0;
-        static const struct { const char *pattern; enum ggml_type type; } rules[] = {
-            {"^v\\.(blk\\.[0-9]+\\.|proj\\.)", MEDGE_TYPE_I8_PC},
+        char last[96] = "";
+        gguf_ctx *g = NULL;
+        uint32_t nb = 0;
+        if (gguf_open(in, &g) == MEDGE_OK && gguf_get_u32(g, "clip.vision.block_count", &nb) == MEDGE_OK && nb > 0 &&
+            nb <= 1024)
+            snprintf(last, sizeof last, "^v\\.blk\\.%u\\.(attn_out|ffn_up|ffn_down)\\.", nb - 1);
+        gguf_close(g);
+        medge_err_clear();
+        const struct { const char *pattern; enum ggml_type type; } rules[] = {
+            {"^v\\.proj\\.", GGML_TYPE_F16},
+            {last, GGML_TYPE_F16},
+            {"^v\\.blk\\.[0-9]+\\.", MEDGE_TYPE_I8_PC},
             {"^t\\.(blk\\.[0-9]+\\.|proj\\.)", GGML_TYPE_F16},
         };
         for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
+            if (!rules[r].pattern[0])
+                continue;
             char *pat = strdup(rules[r].pattern);
             if (!pat)
                 goto done;

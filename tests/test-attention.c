@@ -193,6 +193,10 @@ int main(void)
         {"F32 cache, wide", 2, 1, 32, GGML_TYPE_F32, 32, 20, 30, 16, 0, 1, 80.0f},
         {"head_dim 40 (portable)", 2, 1, 40, GGML_TYPE_F16, 16, 10, 12, 0, 0, 0, 1.0f},
         {"Q8_0 cache (flash)", 4, 2, 64, GGML_TYPE_Q8_0, 32, 20, 17, 0, 1, 0, 1.0f},
+        /* lists long enough for the kernel's value pass in chunks (32 rows per call) */
+        {"long list, holes", 2, 1, 32, GGML_TYPE_F16, 900, 850, 40, 0, 1, 0, 1.0f},
+        {"long list, window, F32", 4, 2, 48, GGML_TYPE_F32, 1000, 990, 35, 700, 0, 0, 2.0f},
+        {"long list, positions out of order", 4, 2, 16, GGML_TYPE_F16, 800, 790, 20, 0, 2, 0, 1.0f},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i], pool);

@@ -377,8 +377,9 @@ static void attn_run(void *ctx, int ith, int nth)
         const long u = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (u >= units)
             break;
+        /* consecutive units share the KV head (its keys and values may still be in cache) */
         const long it = units - 1 - u;
-        const int t0 = (int)(it / p->n_kv_head) * tb, hk = (int)(it % p->n_kv_head);
+        const int t0 = (int)(it % nblk) * tb, hk = (int)(it / nblk);
         if (fn) {
             block_rows(j, t0, j->n_tok - t0 < tb ? j->n_tok - t0 : tb, hk, &rb, fn);
             continue;

@@ -64,35 +64,46 @@ static inline float reduce16(const float *a)
     return (t4[0] + t4[2]) + (t4[1] + t4[3]);
 }
 
-/* Scores of NQ rows against the keys [i0, i1): s[r * ns + i] (NK = 16 / NQ keys per block, each
- * key row converted once for all rows; the last block repeats its last key, not stored). */
+#define KPF 8 /* key blocks of prefetch distance */
+
+/* Scores of NQ rows against the keys [i0, i1): s[r * ns + i]. Register tiles of QT = min(NQ, 16)
+ * rows x NK = 16 / QT keys (each key row converted once per tile); more than 16 rows go in groups
+ * of 16 over the same block of keys, which is then in L1; the last block repeats its last key,
+ * not stored. */
 INLINE void scores(int NQ, int hd, int i0, int i1, const float *qf, const void *const *kr, float *s, size_t ns,
                    int f16)
 {
-    const int NK = 16 / NQ;
+    const int QT = NQ < 16 ? NQ : 16, NK = 16 / QT;
     for (int b = i0; b < i1; b += NK) {
         const int nk = i1 - b < NK ? i1 - b : NK;
         const void *k[16];
         for (int i = 0; i < NK; i++)
             k[i] = kr[b + (i < nk ? i : nk - 1)];
-        __m512 A[16]; /* A[i * NQ + r] */
-        for (int i = 0; i < 16; i++)
-            A[i] = _mm512_setzero_ps();
-        for (int e = 0; e < hd; e += 16) {
-            __m512 q[OPS_ATTN_ROWS_MAX];
-            for (int r = 0; r < NQ; r++)
-                q[r] = _mm512_load_ps(qf + (size_t)r * (size_t)hd + e);
-            for (int i = 0; i < NK; i++) {
-                const __m512 kv = ld_row(k[i], (size_t)e, f16);
-                for (int r = 0; r < NQ; r++)
-                    A[i * NQ + r] = _mm512_fmadd_ps(kv, q[r], A[i * NQ + r]);
+        /* the key rows a few blocks ahead (long lists come from memory) */
+        const void *kp = b + KPF * NK < i1 ? kr[b + KPF * NK] : NULL;
+        for (int g = 0; g < NQ; g += QT) {
+            const float *qg = qf + (size_t)g * (size_t)hd;
+            __m512 A[16]; /* A[i * QT + r] */
+            for (int i = 0; i < 16; i++)
+                A[i] = _mm512_setzero_ps();
+            for (int e = 0; e < hd; e += 16) {
+                if (g == 0 && kp && (e * (f16 ? 2 : 4)) % 64 == 0)
+                    _mm_prefetch((const char *)kp + (size_t)e * (f16 ? 2 : 4), _MM_HINT_T0);
+                __m512 q[16];
+                for (int r = 0; r < QT; r++)
+                    q[r] = _mm512_load_ps(qg + (size_t)r * (size_t)hd + e);
+                for (int i = 0; i < NK; i++) {
+                    const __m512 kv = ld_row(k[i], (size_t)e, f16);
+                    for (int r = 0; r < QT; r++)
+                        A[i * QT + r] = _mm512_fmadd_ps(kv, q[r], A[i * QT + r]);
+                }
             }
+            float t[16];
+            _mm512_storeu_ps(t, reduce16x16(A));
+            for (int i = 0; i < nk; i++)
+                for (int r = 0; r < QT; r++)
+                    s[(size_t)(g + r) * ns + (size_t)(b + i)] = t[i * QT + r];
         }
-        float t[16];
-        _mm512_storeu_ps(t, reduce16x16(A));
-        for (int i = 0; i < nk; i++)
-            for (int r = 0; r < NQ; r++)
-                s[(size_t)r * ns + (size_t)(b + i)] = t[i * NQ + r];
     }
 }
 
@@ -178,6 +189,58 @@ INLINE void run_values(int i0, int i1, const float *vf, const float *pr, __m512 
             R[l] = _mm512_fmadd_ps(_mm512_load_ps(vf + (size_t)(i + l) * 32), _mm512_set1_ps(pr[i + l]), R[l]);
 }
 
+/* cells per chunk of the value pass over long cell lists (32 converted elements each: 16 KB) */
+#define VCH 128
+
+/* vf[(i - base) * 32 + 0..ne) = elements e0.. of the value rows of cells [i0, i1) as floats; the
+ * rows of the next cells are prefetched */
+INLINE void convert_values(int i0, int i1, int n0, int n1, int base, int e0, int ne, int hd, const void *const *vr,
+                           float *vf, int f16)
+{
+    for (int i = i0; i < i1; i++) {
+        /* the same elements of the next chunk's cells (the rows wait in memory while this
+         * chunk is multiplied), or at the end of the list the next elements of the first
+         * chunk's */
+        const int ip = i + (i1 - i0);
+        if (ip < n1)
+            _mm_prefetch((const char *)vr[ip] + (size_t)e0 * (f16 ? 2 : 4), _MM_HINT_T1);
+        else if (e0 + 32 < hd && ip - n1 < i1 - i0)
+            _mm_prefetch((const char *)vr[n0 + (ip - n1)] + (size_t)(e0 + 32) * (f16 ? 2 : 4), _MM_HINT_T0);
+        _mm512_store_ps(vf + (size_t)(i - base) * 32, ld_row(vr[i], (size_t)e0, f16));
+        if (ne == 32)
+            _mm512_store_ps(vf + (size_t)(i - base) * 32 + 16, ld_row(vr[i], (size_t)e0 + 16, f16));
+    }
+}
+
+/* One row's lane accumulators lanes[0..15] over its cells [s0, s1) (vf and pr indexed from cell
+ * base), run by run of consecutive positions (cell r0 of a run feeds lane pos[r0] % 16). */
+INLINE void row_values(int s0, int s1, int base, const int *rend, const int32_t *pos, const float *vf, const float *pr,
+                       __m512 *lanes)
+{
+    for (int r0 = s0; r0 < s1;) {
+        const int r1 = rend[r0] < s1 ? rend[r0] : s1;
+        const int L = pos[r0] % 16;
+        __m512 R[16];
+        for (int l = 0; l < 16; l++)
+            R[l] = lanes[(L + l) & 15];
+        run_values(r0 - base, r1 - base, vf, pr + base, R);
+        for (int l = 0; l < 16; l++)
+            lanes[(L + l) & 15] = R[l];
+        r0 = r1;
+    }
+}
+
+/* the portable lane tree of 16 lane accumulators */
+INLINE __m512 lane_tree(const __m512 *lanes)
+{
+    __m512 t8[8], t4[4];
+    for (int l = 0; l < 8; l++)
+        t8[l] = _mm512_add_ps(lanes[l], lanes[l + 8]);
+    for (int l = 0; l < 4; l++)
+        t4[l] = _mm512_add_ps(t8[l], t8[l + 4]);
+    return _mm512_add_ps(_mm512_add_ps(t4[0], t4[2]), _mm512_add_ps(t4[1], t4[3]));
+}
+
 INLINE void rows(int NQ, int hd, int n, const float *const *q, const int *lo, const int *hi, const void *const *kr,
                  const void *const *vr, const int32_t *pos, float *work, float *const *out, int f16)
 {
@@ -212,47 +275,48 @@ INLINE void rows(int NQ, int hd, int n, const float *const *q, const int *lo, co
     for (int i = b - 2; i >= a; i--)
         rend[i] = pos[i + 1] == pos[i] + 1 ? rend[i + 1] : i + 1;
     /* 32 output elements (one 64-byte line of an F16 row) per pass over the value rows */
+    const int chunked = b - a >= VCH + 16 * NQ; /* the work area then has room for LB */
+    __m512 *LB = (__m512 *)(vf + (size_t)VCH * 32); /* chunked: [NQ][2][16] lane accumulators */
     for (int e0 = 0; e0 < hd; e0 += 32) {
         const int ne = hd - e0 < 32 ? 16 : 32;
-        for (int i = a; i < b; i++) {
-            if (e0 + 32 < hd)
-                _mm_prefetch((const char *)vr[i] + (size_t)(e0 + 32) * (f16 ? 2 : 4), _MM_HINT_T0);
-            _mm512_store_ps(vf + (size_t)i * 32, ld_row(vr[i], (size_t)e0, f16));
-            if (ne == 32)
-                _mm512_store_ps(vf + (size_t)i * 32 + 16, ld_row(vr[i], (size_t)e0 + 16, f16));
+        if (!chunked) {
+            convert_values(a, b, a, b, a, e0, ne, hd, vr, vf, f16);
+            for (int h = 0; h < ne; h += 16)
+                for (int r = 0; r < NQ; r++) {
+                    for (int l = 0; l < 16; l++)
+                        lanes[l] = _mm512_setzero_ps();
+                    row_values(lo[r], hi[r], a, rend, pos, vf + h, sc + (size_t)r * (size_t)n, lanes);
+                    _mm512_storeu_ps(out[r] + e0 + h, lane_tree(lanes));
+                }
+            continue;
+        }
+        /* long lists: chunks of VCH cells, so the converted values stay in L1 while every row
+         * takes its share; each row's lane accumulators wait in LB between chunks */
+        for (int i = 0; i < NQ * 32; i++)
+            LB[i] = _mm512_setzero_ps();
+        for (int c0 = a; c0 < b; c0 += VCH) {
+            const int c1 = b - c0 < VCH ? b : c0 + VCH;
+            convert_values(c0, c1, a, b, c0, e0, ne, hd, vr, vf, f16);
+            for (int h = 0; h < ne; h += 16)
+                for (int r = 0; r < NQ; r++) {
+                    const int s0 = lo[r] > c0 ? lo[r] : c0, s1 = hi[r] < c1 ? hi[r] : c1;
+                    if (s0 < s1)
+                        row_values(s0, s1, c0, rend, pos, vf + h, sc + (size_t)r * (size_t)n,
+                                   LB + (size_t)(r * 2 + h / 16) * 16);
+                }
         }
         for (int h = 0; h < ne; h += 16)
-            for (int r = 0; r < NQ; r++) {
-                const float *pr = sc + (size_t)r * (size_t)n;
-                for (int l = 0; l < 16; l++)
-                    lanes[l] = _mm512_setzero_ps();
-                for (int r0 = lo[r]; r0 < hi[r];) {
-                    const int r1 = rend[r0] < hi[r] ? rend[r0] : hi[r];
-                    const int L = pos[r0] % 16;
-                    __m512 R[16];
-                    for (int l = 0; l < 16; l++)
-                        R[l] = lanes[(L + l) & 15];
-                    run_values(r0, r1, vf + h, pr, R);
-                    for (int l = 0; l < 16; l++)
-                        lanes[(L + l) & 15] = R[l];
-                    r0 = r1;
-                }
-                __m512 t8[8], t4[4];
-                for (int l = 0; l < 8; l++)
-                    t8[l] = _mm512_add_ps(lanes[l], lanes[l + 8]);
-                for (int l = 0; l < 4; l++)
-                    t4[l] = _mm512_add_ps(t8[l], t8[l + 4]);
-                _mm512_storeu_ps(out[r] + e0 + h,
-                                 _mm512_add_ps(_mm512_add_ps(t4[0], t4[2]), _mm512_add_ps(t4[1], t4[3])));
-            }
+            for (int r = 0; r < NQ; r++)
+                _mm512_storeu_ps(out[r] + e0 + h, lane_tree(LB + (size_t)(r * 2 + h / 16) * 16));
     }
 }
 
-/* 16, 8, 4, 2 or 1 rows per pass (a pass converts each key and value row once) */
+/* 32, 16, 8, 4, 2 or 1 rows per pass (a pass converts each key and value row once) */
 #define ROWS_SWITCH(F16)                                                                                               \
     for (int r0 = 0; r0 < nq;) {                                                                                       \
-        const int m = nq - r0 >= 16 ? 16 : nq - r0 >= 8 ? 8 : nq - r0 >= 4 ? 4 : nq - r0 >= 2 ? 2 : 1;                 \
+        const int m = nq - r0 >= 32 ? 32 : nq - r0 >= 16 ? 16 : nq - r0 >= 8 ? 8 : nq - r0 >= 4 ? 4 : nq - r0 >= 2 ? 2 : 1; \
         switch (m) {                                                                                                   \
+        case 32: rows(32, hd, n, q + r0, lo + r0, hi + r0, kr, vr, pos, work, out + r0, F16); break;                   \
         case 16: rows(16, hd, n, q + r0, lo + r0, hi + r0, kr, vr, pos, work, out + r0, F16); break;                   \
         case 8: rows(8, hd, n, q + r0, lo + r0, hi + r0, kr, vr, pos, work, out + r0, F16); break;                     \
         case 4: rows(4, hd, n, q + r0, lo + r0, hi + r0, kr, vr, pos, work, out + r0, F16); break;                     \

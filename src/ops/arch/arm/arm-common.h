@@ -1,6 +1,7 @@
-/* arm-common.h - small NEON helpers shared by the AArch64 GEMM tiles and gemv kernels
- * (arm-gemm.inc, arm-gemv.inc): unaligned scalar reads, fp16 conversion, and the 16-byte int8 dot
- * products with and without the dot-product extension. Included only by files compiled for
+/* arm-common.h - small NEON helpers shared by the AArch64 row kernels, gemv kernels and GEMM
+ * tiles (arm-kernels.inc, arm-gemv.inc, arm-gemm.inc): unaligned scalar reads, fp16 conversion,
+ * the Q4_K / Q5_K scale unpacking, the contract's hsum8, and the 16-byte int8 dot products with
+ * and without the dot-product extension. Included only by files compiled for
  * AArch64 (src/ops/arch/arm/). */
 #ifndef MEDGE_OPS_ARCH_ARM_COMMON_H
 #define MEDGE_OPS_ARCH_ARM_COMMON_H
@@ -34,6 +35,22 @@ ARM_INLINE float32x4_t arm_h2f4(const uint8_t *p0, const uint8_t *p1, const uint
 {
     const uint16_t h[4] = {arm_rd16(p0), arm_rd16(p1), arm_rd16(p2), arm_rd16(p3)};
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h)));
+}
+
+/* Q4_K / Q5_K scales (sc[0..7]) and mins (sc[8..15]) of one block from its 12 packed bytes
+ * (get_scale_min_k4 for all 8 sub-blocks at once) */
+ARM_INLINE void arm_k4_scales(const uint8_t *s12, uint8_t sc[16])
+{
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s12, 4);
+    memcpy(&u1, s12 + 4, 4);
+    memcpy(&u2, s12 + 8, 4);
+    const uint32_t a0 = u0 & 0x3f3f3f3fu, a1 = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    const uint32_t b0 = u1 & 0x3f3f3f3fu, b1 = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    memcpy(sc, &a0, 4);
+    memcpy(sc + 4, &a1, 4);
+    memcpy(sc + 8, &b0, 4);
+    memcpy(sc + 12, &b1, 4);
 }
 
 /* acc + the products of a and b, 4 per lane (summed exactly; lane grouping differs without

@@ -230,6 +230,59 @@ INLINE void row_values(int s0, int s1, int base, const int *rend, const int32_t 
     }
 }
 
+/* row_values for both halves of a 32-element pass at once (vf holds 32 floats per cell), lanes
+ * L0 (elements 0-15) and L1 (16-31): the lanes go in two groups of 8 (lanes 8g..8g+7), so the 16
+ * accumulators of a group stay in registers and each probability broadcast feeds two FMAs. A run
+ * starting at lane L reaches lane 8g + j at its cells s + j + 16m (m >= -1, cell >= the run's
+ * first), s = (8g - L) mod 16; every lane still takes its cells in position order. */
+INLINE void row_values_pair(int s0, int s1, int base, const int *rend, const int32_t *pos, const float *vf,
+                            const float *pr, __m512 *L0, __m512 *L1)
+{
+    for (int g = 0; g < 2; g++) {
+        __m512 A0[8], A1[8];
+        for (int j = 0; j < 8; j++) {
+            A0[j] = L0[8 * g + j];
+            A1[j] = L1[8 * g + j];
+        }
+        for (int r0 = s0; r0 < s1;) {
+            const int r1 = rend[r0] < s1 ? rend[r0] : s1;
+            int c = r0 + ((8 * g - pos[r0] % 16) & 15) - 16; /* the run may start inside the group */
+            if (c + 8 > r0) {
+                const float *v = vf + (size_t)(c - base) * 32, *p = pr + c;
+                for (int j = 0; j < 8; j++)
+                    if (c + j >= r0 && c + j < r1) {
+                        const __m512 P = _mm512_set1_ps(p[j]);
+                        A0[j] = _mm512_fmadd_ps(_mm512_load_ps(v + 32 * j), P, A0[j]);
+                        A1[j] = _mm512_fmadd_ps(_mm512_load_ps(v + 32 * j + 16), P, A1[j]);
+                    }
+            }
+            c += 16;
+            for (; c + 8 <= r1; c += 16) {
+                const float *v = vf + (size_t)(c - base) * 32, *p = pr + c;
+                for (int j = 0; j < 8; j++) {
+                    const __m512 P = _mm512_set1_ps(p[j]);
+                    A0[j] = _mm512_fmadd_ps(_mm512_load_ps(v + 32 * j), P, A0[j]);
+                    A1[j] = _mm512_fmadd_ps(_mm512_load_ps(v + 32 * j + 16), P, A1[j]);
+                }
+            }
+            if (c < r1) {
+                const float *v = vf + (size_t)(c - base) * 32, *p = pr + c;
+                for (int j = 0; j < 8; j++)
+                    if (c + j < r1) {
+                        const __m512 P = _mm512_set1_ps(p[j]);
+                        A0[j] = _mm512_fmadd_ps(_mm512_load_ps(v + 32 * j), P, A0[j]);
+                        A1[j] = _mm512_fmadd_ps(_mm512_load_ps(v + 32 * j + 16), P, A1[j]);
+                    }
+            }
+            r0 = r1;
+        }
+        for (int j = 0; j < 8; j++) {
+            L0[8 * g + j] = A0[j];
+            L1[8 * g + j] = A1[j];
+        }
+    }
+}
+
 /* the portable lane tree of 16 lane accumulators */
 INLINE __m512 lane_tree(const __m512 *lanes)
 {
@@ -281,6 +334,17 @@ INLINE void rows(int NQ, int hd, int n, const float *const *q, const int *lo, co
         const int ne = hd - e0 < 32 ? 16 : 32;
         if (!chunked) {
             convert_values(a, b, a, b, a, e0, ne, hd, vr, vf, f16);
+            if (ne == 32) {
+                for (int r = 0; r < NQ; r++) {
+                    __m512 P2[32];
+                    for (int l = 0; l < 32; l++)
+                        P2[l] = _mm512_setzero_ps();
+                    row_values_pair(lo[r], hi[r], a, rend, pos, vf, sc + (size_t)r * (size_t)n, P2, P2 + 16);
+                    _mm512_storeu_ps(out[r] + e0, lane_tree(P2));
+                    _mm512_storeu_ps(out[r] + e0 + 16, lane_tree(P2 + 16));
+                }
+                continue;
+            }
             for (int h = 0; h < ne; h += 16)
                 for (int r = 0; r < NQ; r++) {
                     for (int l = 0; l < 16; l++)
@@ -297,6 +361,15 @@ INLINE void rows(int NQ, int hd, int n, const float *const *q, const int *lo, co
         for (int c0 = a; c0 < b; c0 += VCH) {
             const int c1 = b - c0 < VCH ? b : c0 + VCH;
             convert_values(c0, c1, a, b, c0, e0, ne, hd, vr, vf, f16);
+            if (ne == 32) {
+                for (int r = 0; r < NQ; r++) {
+                    const int s0 = lo[r] > c0 ? lo[r] : c0, s1 = hi[r] < c1 ? hi[r] : c1;
+                    if (s0 < s1)
+                        row_values_pair(s0, s1, c0, rend, pos, vf, sc + (size_t)r * (size_t)n,
+                                        LB + (size_t)r * 32, LB + (size_t)r * 32 + 16);
+                }
+                continue;
+            }
             for (int h = 0; h < ne; h += 16)
                 for (int r = 0; r < NQ; r++) {
                     const int s0 = lo[r] > c0 ? lo[r] : c0, s1 = hi[r] < c1 ? hi[r] : c1;

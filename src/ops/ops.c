@@ -159,8 +159,11 @@ static void matvec(medge_pool *pool, const ops_kernels *k, const medge_tensor *c
         g->wk = &k->w[W[i]->type];
         g->W = W[i];
         g->y = y[i];
-        /* whole multiples of 8 rows (the gemv kernels' row groups: 4 or 8), about MV_CHUNK_BYTES each */
-        long chunk = (long)(MV_CHUNK_BYTES / (W[i]->nb1 ? W[i]->nb1 : 1)) & ~7L;
+        /* whole multiples of 8 rows (the gemv kernels' row groups: 1, 4 or 8), about MV_CHUNK_BYTES
+         * each, or 1/1024 of a large matrix (the 550 MB output matrix: 1024 claims, not 11000) */
+        const double bytes = (double)W[i]->nb1 * (double)W[i]->ne[1];
+        const double cb = bytes / 1024 > MV_CHUNK_BYTES ? bytes / 1024 : MV_CHUNK_BYTES;
+        long chunk = (long)(cb / (double)(W[i]->nb1 ? W[i]->nb1 : 1)) & ~7L;
         g->chunk = chunk < 8 ? 8 : chunk;
         g->first = j.n_chunks;
         j.n_chunks += ((long)W[i]->ne[1] + g->chunk - 1) / g->chunk;

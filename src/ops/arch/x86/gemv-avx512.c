@@ -409,62 +409,67 @@ void x86_avx512_gemv_q5_K(int n, int nr, const void *w, size_t w_stride, const v
 /* ---- Q6_K: ql[128], qh[64], scales[16] (int8), d (fp16) (210 bytes). Half h (128 values) takes
  * 64 bytes of ql and 32 of qh; the low nibbles of ql are values 0..63 of the half, the high ones
  * 64..127 (activations in their own order). The codes stay unsigned (0..63) and the offset -32 is
- * folded in through the bsums: sum(sc * (q-32) * y) = sum(sc * q * y) - 32 * sum(sc * bsum). ---- */
+ * folded in through the bsums: sum(sc * (q-32) * y) = sum(sc * q * y) - 32 * sum(sc * bsum).
+ * One row at a time: rows read one after the other are one sequential stream (the output matrix,
+ * 262144 x 2560, streams faster so than in groups of rows, and the per-row work is small). Per
+ * block, vpdpbusd gives the sums of 4 products (lane k of each 32-element group g, |sum| <= 63 *
+ * 128 * 4: int16-sized); vpermt2w pairs lane k of group g with lane k of group g + 2 in one int32
+ * and vpdpwssd multiplies both by their scales and adds them into lane k of the row's sum; lanes
+ * k and k + 8 of the result (even and odd groups) are added at the end of the block. ---- */
 
-GV_INLINE __m512i q6k_isum(const uint8_t *x, const q8k_act *a)
+/* the 8 lanes of "lanes8" for one Q6_K block (k in lanes 0..7 + lanes 8..15), offset included */
+GV_INLINE __m512i q6k_lanes(const uint8_t *x, const __m512i y[4], __m256i bs, __m512i pair, __m512i sidx0, __m512i sidx1)
 {
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(0x30);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(0x30), z = _mm512_setzero_si512();
     const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + 192)));
-    const __m512i s512 = _mm512_zextsi256_si512(s16);
-    __m512i is = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(a->bs),
-                                     _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(s16, 5))));
-    /* int16 lane i of the product of values 64k..64k+63 takes scale 4k + i/8 */
-    const __m512i i0 = _mm512_set_epi64(0x0003000300030003ll, 0x0003000300030003ll, 0x0002000200020002ll,
-                                        0x0002000200020002ll, 0x0001000100010001ll, 0x0001000100010001ll, 0, 0);
+    /* lane k: -32 * (sc[2k] * bsums[2k] + sc[2k+1] * bsums[2k+1]) */
+    __m512i acc = _mm512_zextsi256_si512(_mm256_madd_epi16(bs, _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(s16, 5))));
+    /* qh of both halves, and shifted by 2: bits 0-1 / 4-5 are the high bits of values 0..31 / 64..95,
+     * after the shift those of 32..63 / 96..127 */
+    const __m512i qh = _mm512_loadu_si512((const void *)(x + 128)), qh2 = _mm512_srli_epi16(qh, 2);
+    __m512i v[4];
     for (int h = 0; h < 2; h++) {
         const __m512i ql = _mm512_loadu_si512((const void *)(x + 64 * h));
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)(x + 128 + 32 * h));
-        /* hA = qh (values 0..31 | 64..95) and qh >> 2 (32..63 | 96..127): bits 0-1 are the high
-         * bits of the low-nibble values, bits 4-5 those of the high-nibble values */
-        const __m512i hA = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+        const __m512i hA = _mm512_shuffle_i64x2(qh, qh2, h ? 0xee : 0x44);
         const __m512i qa = _mm512_ternarylogic_epi32(_mm512_and_si512(ql, m4), _mm512_slli_epi16(hA, 4), m3, 0xf8);
         const __m512i qb = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hA, m3, 0xf8);
-        const __m512i ia = _mm512_add_epi16(i0, _mm512_set1_epi16((short)(8 * h)));
-        const __m512i ib = _mm512_add_epi16(i0, _mm512_set1_epi16((short)(8 * h + 4)));
-        is = _mm512_dpwssd_epi32(is, _mm512_maddubs_epi16(qa, a->y[2 * h]), _mm512_permutexvar_epi16(ia, s512));
-        is = _mm512_dpwssd_epi32(is, _mm512_maddubs_epi16(qb, a->y[2 * h + 1]), _mm512_permutexvar_epi16(ib, s512));
+        v[2 * h] = _mm512_dpbusd_epi32(z, qa, y[2 * h]);         /* groups 4h, 4h+1 */
+        v[2 * h + 1] = _mm512_dpbusd_epi32(z, qb, y[2 * h + 1]); /* groups 4h+2, 4h+3 */
     }
-    return is;
-}
-
-/* 4 rows of Q6_K, order "lanes8": int lane k of a row = lanes k and k + 8 of q6k_isum (the
- * offset sits in lanes 0..7, as the contract assigns it) */
-GV_INLINE void q6k_group(int nb, const uint8_t *w, size_t ws, int nr, const uint8_t *y, float *out)
-{
-    const gv_rows g = gv_group(w, ws, nr);
-    __m512 acc01 = _mm512_setzero_ps(), acc23 = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        q8k_act a;
-        q8k_load_plain(y + (size_t)b * 292, &a);
-        gv_prefetch(w, (size_t)nr * ws, nb, b);
-        __m256i L[4];
-        for (int r = 0; r < 4; r++) {
-            const __m512i is = q6k_isum(g.p[r] + (size_t)b * 210, &a);
-            L[r] = _mm256_add_epi32(_mm512_castsi512_si256(is), _mm512_extracti64x4_epi64(is, 1));
-        }
-        /* the fp16 d of the 4 rows: the high halves of the words at offset 206; d = yd * d_x */
-        const __m128i dw = _mm_srli_epi32(ld4_u32(&g, (size_t)b * 210 + 206), 16);
-        const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_packus_epi32(dw, dw)), _mm_set1_ps(a.d));
-        lanes8_fma4(L, d, &acc01, &acc23);
-    }
-    gv_store(out, nr, lanes8_hsum4(acc01, acc23));
+    const __m512i s512 = _mm512_castsi256_si512(s16);
+    acc = _mm512_dpwssd_epi32(acc, _mm512_permutex2var_epi16(v[0], pair, v[1]), _mm512_permutexvar_epi16(sidx0, s512));
+    return _mm512_dpwssd_epi32(acc, _mm512_permutex2var_epi16(v[2], pair, v[3]), _mm512_permutexvar_epi16(sidx1, s512));
 }
 
 void x86_avx512_gemv_q6_K(int n, int nr, const void *w, size_t w_stride, const void *a, float *y)
 {
-    const uint8_t *W = w;
-    for (int r = 0; r < nr; r += 4)
-        q6k_group(n / 256, W + (size_t)r * w_stride, w_stride, nr - r < 4 ? nr - r : 4, a, y + r);
+    /* int32 lane i of a pair: the low words of lane i of both sources. Lane i of v[0] is lane i % 8
+     * of group i / 8, scale 2 * (i / 8) + (i % 8) / 4 = i / 4; of v[1] two groups later, scale
+     * i / 4 + 4; v[2], v[3]: 8 more */
+    static const uint16_t pair_w[32] = {0,  32, 2,  34, 4,  36, 6,  38, 8,  40, 10, 42, 12, 44, 14, 46,
+                                        16, 48, 18, 50, 20, 52, 22, 54, 24, 56, 26, 58, 28, 60, 30, 62};
+    static const uint16_t sidx_w[32] = {0, 4, 0, 4, 0, 4, 0, 4, 1, 5, 1, 5, 1, 5, 1, 5,
+                                        2, 6, 2, 6, 2, 6, 2, 6, 3, 7, 3, 7, 3, 7, 3, 7};
+    const __m512i pair = _mm512_loadu_si512((const void *)pair_w), sidx0 = _mm512_loadu_si512((const void *)sidx_w);
+    const __m512i sidx1 = _mm512_add_epi16(sidx0, _mm512_set1_epi16(8));
+    const uint8_t *W = w, *A = a;
+    const int nb = n / 256;
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *x = W + (size_t)r * w_stride;
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *yb = A + (size_t)b * 292, *xb = x + (size_t)b * 210;
+            q8k_act ya;
+            q8k_load_plain(yb, &ya);
+            const __m512i l16 = q6k_lanes(xb, ya.y, ya.bs, pair, sidx0, sidx1);
+            const __m256i L = _mm256_add_epi32(_mm512_castsi512_si256(l16), _mm512_extracti64x4_epi64(l16, 1));
+            /* acc[k] = fma(d, L_k, acc[k]), d = yd * d_x */
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(ya.d * x86_h2f(x86_rd16(xb + 208))), _mm256_cvtepi32_ps(L), acc);
+        }
+        float t[8];
+        _mm256_storeu_ps(t, acc);
+        y[r] = ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
+    }
 }
 
 /* ---- Q8_0 (d, qs[32]: 34 bytes) and Q4_0 (d, qs[16]: 18 bytes) against Q8_0 activations.

@@ -69,9 +69,7 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
             set_gemm(k, GGML_TYPE_BF16, GGML_TYPE_BF16, &x86_avx512_gemm_bf16);
         set_gemv(k, GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, x86_avx512_gemv_q4_K);
         set_gemv(k, GGML_TYPE_Q5_K, GGML_TYPE_Q8_K, x86_avx512_gemv_q5_K);
-        /* x86_avx512_gemv_q6_K is faster in cache but streams from memory slower than the
-         * sequential row kernel (4 parallel row streams; bench/speed.md): single Q6_K tokens stay
-         * on vec_dot, which is exact as well */
+        set_gemv(k, GGML_TYPE_Q6_K, GGML_TYPE_Q8_K, x86_avx512_gemv_q6_K);
         set_gemv(k, GGML_TYPE_Q8_0, GGML_TYPE_Q8_0, x86_avx512_gemv_q8_0);
         set_gemv(k, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, x86_avx512_gemv_q4_0);
         k->name = "avx512-vnni";

@@ -208,14 +208,26 @@ static void row_plain_ref(int hd, int n, const void *q, const void *const *kr, c
     }
 }
 
+/* Query row (t, h): its KV head, its query and its output (rows of head_dim floats). */
+static void row_addr(const attn_job *j, int t, int h, int *hk, const float **qv, float **o)
+{
+    const ops_attn_params *p = j->p;
+    const size_t row = ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)p->head_dim;
+    *hk = h / (p->n_head / p->n_kv_head);
+    *qv = j->q + row;
+    *o = j->out + row;
+}
+
 /* One query row, llama.cpp without flash attention (F16 and F32 caches), portable: the visible
  * cells are gathered in position order, then row_plain_ref runs. */
 static void row_plain(const attn_job *j, int t, int h, row_buf *rb)
 {
     const ops_attn_params *p = j->p;
-    const int hd = p->head_dim, hk = h / (p->n_head / p->n_kv_head);
-    const float *qv = j->q + ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
-    float *o = j->out + ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
+    const int hd = p->head_dim;
+    int hk;
+    const float *qv;
+    float *o;
+    row_addr(j, t, h, &hk, &qv, &o);
     const int32_t qp = j->qpos[t];
     const bool f16 = j->type == GGML_TYPE_F16;
     const void *q = qv;
@@ -310,9 +322,11 @@ static void block_rows(const attn_job *j, int t0, int nt, int hk, row_buf *rb, o
 static void row_flash(const attn_job *j, int t, int h, row_buf *rb)
 {
     const ops_attn_params *p = j->p;
-    const int hd = p->head_dim, hk = h / (p->n_head / p->n_kv_head);
-    const float *qv = j->q + ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
-    float *o = j->out + ((size_t)t * (size_t)p->n_head + (size_t)h) * (size_t)hd;
+    const int hd = p->head_dim;
+    int hk;
+    const float *qv;
+    float *o;
+    row_addr(j, t, h, &hk, &qv, &o);
     const int32_t qp = j->qpos[t];
     const ops_wkernels *wk = &j->k->w[j->type];
     j->k->quantize_act[wk->act_type](qv, rb->qc, hd);

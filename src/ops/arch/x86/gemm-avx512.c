@@ -1,8 +1,8 @@
 /* gemm-avx512.c - GEMM tiles for batches of tokens (ops_gemm_kernel of ops/kernels.h) on
  * AVX-512 F/BW/VL with VNNI (vpdpbusd) and, for BF16 weights, AVX512_BF16 (vdpbf16ps).
  *
- * Layout: one vector lane per weight row. A panel of 16 (int8 tiles) or 32 (float tiles) rows is
- * repacked so that each 64-byte vector holds the same 4 bytes (one dword) of 16 rows; the tile
+ * Layout: one vector lane per weight row. A panel of 16 (int8 tiles; Q8_0: 32) or 32 (float tiles)
+ * rows is repacked so that each 64-byte vector holds the same 4 bytes (one dword) of 16 rows; the tile
  * then multiplies such a vector by 4 activation bytes (or 1 float) broadcast from one token, so
  * one weight load feeds up to 12 tokens and no horizontal sums are needed. Panels are repacked
  * per call into the caller's scratch (the weights stay in place in the mapping).
@@ -16,7 +16,8 @@
  * index lg of a 32-element group IS the lane, so each lane keeps its own integer sum (vpdpbusd of
  * dword lg, scaled by vpdpwssd with the sub-block scale as an int16 pair (sc, 0): the 4-element
  * sums fit int16) and its own float accumulator; the 8 lanes are added in the contract's tree at
- * the end. These lane tiles take at most LMAX tokens (16 integer + 8 float accumulators per token).
+ * the end. The Q5_K and Q6_K lane tiles take at most LMAX tokens (16 integer + 8 float accumulators
+ * per token); Q8_0 has its own arrangement (32 rows x 2 tokens, lanes in two passes: see tile_q80).
  * The float tiles (F32, F16, BF16) sum the same products in another order. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off")

@@ -10,7 +10,11 @@
 struct medge_model {
     medge_handle h;
     gemma3_model *g;
-    medge_map owned_map; /* file read into memory (use_mmap = 0) */
+    /* the weight file when the model holds it itself (has_map): with use_mmap and huge_pages the
+     * mapping of core/file.h medge_map_file_huge (2 MB-aligned, advised huge pages; a plain
+     * mapping where the system has none), with use_mmap = 0 the file read into memory; with
+     * use_mmap alone the GGUF reader owns the mapping and has_map is false */
+    medge_map owned_map;
     bool has_map;
 };
 

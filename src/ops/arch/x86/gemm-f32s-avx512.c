@@ -53,23 +53,32 @@ static void pack_act(const float *x, size_t ldx, int n, int t0, int t1, void *ac
             _mm512_mask_storeu_ps(y + (size_t)t * ys, m, c##t);                                                        \
     }
 
-static void tile_g(int T, int n, const float *P, const float *A, float *y, size_t ys, int nr)
+/* one group of T <= 16 tokens; half: the panel holds F16 weights (widened exactly), else F32 */
+static inline __attribute__((always_inline)) void tile_g(int half, int T, int n, const uint8_t *P, const float *A,
+                                                         float *y, size_t ys, int nr)
 {
     ALL16(DECL)
-    for (int k = 0; k < n; k++, P += R, A += TG) {
+    const size_t step = (size_t)R * (half ? 2 : 4);
+    for (int k = 0; k < n; k++, P += step, A += TG) {
         _mm_prefetch((const char *)P + PF, _MM_HINT_T0);
-        const __m512 w = _mm512_load_ps(P);
+        const __m512 w = half ? _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)P)) : _mm512_load_ps(P);
         ALL16(STEP)
     }
     const __mmask16 m = (__mmask16)((1u << (nr < R ? nr : R)) - 1);
     ALL16(STORE)
 }
 
-static void tile(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys)
+static inline __attribute__((always_inline)) void tile_run(int half, int n, int nr, int nt, const void *panel,
+                                                           const void *act, float *y, size_t ys)
 {
     for (int t0 = 0; t0 < nt; t0 += TG)
-        tile_g(nt - t0 < TG ? nt - t0 : TG, n, panel, (const float *)act + (size_t)(t0 / TG) * (size_t)n * TG,
+        tile_g(half, nt - t0 < TG ? nt - t0 : TG, n, panel, (const float *)act + (size_t)(t0 / TG) * (size_t)n * TG,
                y + (size_t)t0 * ys, ys, nr);
+}
+
+static void tile(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys)
+{
+    tile_run(0, n, nr, nt, panel, act, y, ys);
 }
 
 const ops_f32s_gemm x86_avx512_f32s_gemm = {"avx512", R, TG, panel_bytes, pack_w, act_bytes, pack_act, tile};
@@ -87,23 +96,9 @@ static void pack_w16(int n, int nr, const void *w, size_t ws, void *panel)
     }
 }
 
-static void tile_g16(int T, int n, const uint16_t *P, const float *A, float *y, size_t ys, int nr)
-{
-    ALL16(DECL)
-    for (int k = 0; k < n; k++, P += R, A += TG) {
-        _mm_prefetch((const char *)P + PF, _MM_HINT_T0);
-        const __m512 w = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)P));
-        ALL16(STEP)
-    }
-    const __mmask16 m = (__mmask16)((1u << (nr < R ? nr : R)) - 1);
-    ALL16(STORE)
-}
-
 static void tile16(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys)
 {
-    for (int t0 = 0; t0 < nt; t0 += TG)
-        tile_g16(nt - t0 < TG ? nt - t0 : TG, n, panel, (const float *)act + (size_t)(t0 / TG) * (size_t)n * TG,
-                 y + (size_t)t0 * ys, ys, nr);
+    tile_run(1, n, nr, nt, panel, act, y, ys);
 }
 
 const ops_f32s_gemm x86_avx512_f16s_gemm = {"avx512-f16", R, TG, panel_bytes16, pack_w16, act_bytes, pack_act, tile16};

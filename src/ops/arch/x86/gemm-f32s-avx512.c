@@ -7,6 +7,8 @@
  * The F16 version keeps the weights in 16-bit panels ([n][16] halves, half the bytes to stream) and
  * widens each vector exactly (vcvtph2ps) before the same FMAs: the F32 products of the widened
  * weights, with F32 activations. */
+#include <string.h>
+
 #include "ops/arch/x86/x86-common.h"
 #include "ops/gemm-f32s.h"
 
@@ -16,15 +18,23 @@
 
 static size_t panel_bytes(int n) { return (size_t)n * R * 4; }
 
-static void pack_w(int n, int nr, const void *w, size_t ws, void *panel)
+/* nr rows of n elements of es bytes (row stride ws) -> [n][R] elements, missing rows zero */
+static void pack_rows(int n, int nr, const void *w, size_t ws, void *panel, size_t es)
 {
-    float *P = panel;
+    uint8_t *P = panel;
     for (int r = 0; r < R; r++) {
-        const float *src = (const float *)((const uint8_t *)w + (size_t)r * ws);
-        for (int k = 0; k < n; k++)
-            P[(size_t)k * R + (size_t)r] = r < nr ? src[k] : 0.0f;
+        const uint8_t *src = (const uint8_t *)w + (size_t)r * ws;
+        for (int k = 0; k < n; k++) {
+            uint8_t *dst = P + ((size_t)k * R + (size_t)r) * es;
+            if (r < nr)
+                memcpy(dst, src + (size_t)k * es, es);
+            else
+                memset(dst, 0, es);
+        }
     }
 }
+
+static void pack_w(int n, int nr, const void *w, size_t ws, void *panel) { pack_rows(n, nr, w, ws, panel, 4); }
 
 static size_t act_bytes(int n, int nt) { return (size_t)((nt + TG - 1) / TG) * (size_t)n * TG * 4; }
 
@@ -86,15 +96,7 @@ const ops_f32s_gemm x86_avx512_f32s_gemm = {"avx512", R, TG, panel_bytes, pack_w
 /* F16 weights */
 static size_t panel_bytes16(int n) { return (size_t)n * R * 2; }
 
-static void pack_w16(int n, int nr, const void *w, size_t ws, void *panel)
-{
-    uint16_t *P = panel;
-    for (int r = 0; r < R; r++) {
-        const uint16_t *src = (const uint16_t *)((const uint8_t *)w + (size_t)r * ws);
-        for (int k = 0; k < n; k++)
-            P[(size_t)k * R + (size_t)r] = r < nr ? src[k] : 0;
-    }
-}
+static void pack_w16(int n, int nr, const void *w, size_t ws, void *panel) { pack_rows(n, nr, w, ws, panel, 2); }
 
 static void tile16(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys)
 {

@@ -37,6 +37,29 @@ typedef struct ops_i8_gemm {
  * zeros) followed by [n/4][tg] dwords, the codes of elements 4k..4k+3 of each token, so a tile
  * broadcasts every token's dword from one pointer. A group spans ops_i8_group_bytes(n, tg, hdr)
  * bytes (a multiple of 64); token t sits in group t / tg, slot t % tg. */
+/* The dword weight panel of the x86 tiles: [n/4][rows] dwords (the codes of elements 4k..4k+3 of
+ * each row, each byte xor-ed with flip: 0x80808080 stores them as unsigned codes + 128), then float
+ * d[rows]; rows past nr are zeros. */
+static inline void ops_i8_pack_dwords(int n, int nr, const void *w, size_t ws, void *panel, int rows, uint32_t flip)
+{
+    uint32_t *P = (uint32_t *)panel;
+    const int nk = n / 4;
+    for (int k = 0; k < nk; k++)
+        for (int r = 0; r < rows; r++) {
+            uint32_t v = 0;
+            if (r < nr)
+                memcpy(&v, (const uint8_t *)w + (size_t)r * ws + 4 + 4 * (size_t)k, 4);
+            P[(size_t)k * rows + (size_t)r] = v ^ flip;
+        }
+    float *D = (float *)(void *)(P + (size_t)nk * rows);
+    for (int r = 0; r < rows; r++) {
+        float d = 0;
+        if (r < nr)
+            memcpy(&d, (const uint8_t *)w + (size_t)r * ws, 4);
+        D[r] = d;
+    }
+}
+
 static inline size_t ops_i8_group_bytes(int n, int tg, int hdr) { return ((size_t)hdr + (size_t)n * (size_t)tg + 63) / 64 * 64; }
 
 /* Codes of elements [i0, n) of one activation row (x * id, rounded as quant_i8pc_code) into slot j

@@ -26,22 +26,7 @@ static size_t panel_bytes(int n) { return ((size_t)n / 4 * R * 4 + R * 4 + 63) /
 
 static void pack_w(int n, int nr, const void *w, size_t ws, void *panel)
 {
-    uint32_t *P = panel;
-    const int nk = n / 4;
-    for (int k = 0; k < nk; k++)
-        for (int r = 0; r < R; r++) {
-            uint32_t v = 0;
-            if (r < nr)
-                memcpy(&v, (const uint8_t *)w + (size_t)r * ws + 4 + 4 * (size_t)k, 4);
-            P[(size_t)k * R + (size_t)r] = v;
-        }
-    float *D = (float *)(P + (size_t)nk * R);
-    for (int r = 0; r < R; r++) {
-        float d = 0;
-        if (r < nr)
-            memcpy(&d, (const uint8_t *)w + (size_t)r * ws, 4);
-        D[r] = d;
-    }
+    ops_i8_pack_dwords(n, nr, w, ws, panel, R, 0);
 }
 
 static size_t act_bytes(int n, int nt) { return ops_i8_group_bytes(n, TG, GHDR) * (size_t)((nt + TG - 1) / TG); }

@@ -34,22 +34,7 @@ static size_t panel_bytes(int n) { return (size_t)n / 4 * V * 64 + V * 64; }
 
 static void pack_w(int n, int nr, const void *w, size_t ws, void *panel)
 {
-    uint32_t *P = panel;
-    const int nk = n / 4;
-    for (int k = 0; k < nk; k++)
-        for (int r = 0; r < ROWS; r++) {
-            uint32_t v = 0;
-            if (r < nr)
-                memcpy(&v, (const uint8_t *)w + (size_t)r * ws + 4 + 4 * (size_t)k, 4);
-            P[(size_t)k * ROWS + (size_t)r] = v ^ 0x80808080u;
-        }
-    float *D = (float *)(P + (size_t)nk * ROWS);
-    for (int r = 0; r < ROWS; r++) {
-        float d = 0;
-        if (r < nr)
-            memcpy(&d, (const uint8_t *)w + (size_t)r * ws, 4);
-        D[r] = d;
-    }
+    ops_i8_pack_dwords(n, nr, w, ws, panel, ROWS, 0x80808080u);
 }
 
 static size_t act_bytes(int n, int nt) { return ops_i8_group_bytes(n, TG, GHDR) * (size_t)((nt + TG - 1) / TG); }

@@ -86,6 +86,18 @@ static inline void ops_i8_group_set(uint8_t *g, int tg, int j, float d, int32_t 
  * tg), each by row(), which writes one row's codes, d and sum into slot j of group g as
  * quant_i8pc_quantize_act computes them. A group is cleared before its first row, so the slots
  * past the last row hold zero codes and d = 0. */
+/* A tile over nt tokens of the grouped layout: tile_g(T, n / 4, panel, group, y, ys, nr) for each
+ * group of T <= tg tokens. */
+typedef void (*ops_i8_group_tile)(int T, int nk, const uint8_t *panel, const uint8_t *g, float *y, size_t ys, int nr);
+static inline void ops_i8_tile_groups(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys,
+                                      int tg, int hdr, ops_i8_group_tile tile_g)
+{
+    const size_t gb = ops_i8_group_bytes(n, tg, hdr);
+    for (int t0 = 0; t0 < nt; t0 += tg)
+        tile_g(nt - t0 < tg ? nt - t0 : tg, n / 4, (const uint8_t *)panel, (const uint8_t *)act + (size_t)(t0 / tg) * gb,
+               y + (size_t)t0 * ys, ys, nr);
+}
+
 static inline void ops_i8_quantize_groups(const float *x, size_t ldx, int n, int t0, int t1, void *act, int tg, int hdr,
                                           void (*row)(const float *x, int n, uint8_t *g, int j))
 {

@@ -120,11 +120,7 @@ static void tile_g(int T, int nk, const uint8_t *P, const uint8_t *g, float *y, 
 
 static void tile(int n, int nr, int nt, const void *panel, const void *act, float *y, size_t ys)
 {
-    const int nk = n / 4;
-    const size_t gb = ops_i8_group_bytes(n, TG, GHDR);
-    for (int t0 = 0; t0 < nt; t0 += TG)
-        tile_g(nt - t0 < TG ? nt - t0 : TG, nk, panel, (const uint8_t *)act + (size_t)(t0 / TG) * gb,
-               y + (size_t)t0 * ys, ys, nr);
+    ops_i8_tile_groups(n, nr, nt, panel, act, y, ys, TG, GHDR, tile_g);
 }
 
 const ops_i8_gemm x86_avx512_i8_gemm = {"avx512-vnni", ROWS, panel_bytes, pack_w, act_bytes, TG, quantize_act, tile};

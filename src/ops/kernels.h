@@ -102,8 +102,8 @@ typedef struct ops_attn_kernel {
  * position order, kr[i] and vr[i] the key and value rows (hd elements of the cache type) of cell
  * i, pos[i] its position (lanes and softmax groups are taken from it); row r (r < nq <=
  * OPS_ATTN_ROWS_MAX) has the query q[r] (hd floats, rounded to the cache type by the kernel) and
- * sees the cells [lo[r], hi[r]) (none: zeros), written to out[r] (hd floats). work: OPS_ATTN_ROWS_WORK(nq, n, hd) floats,
- * 64-byte aligned. Several rows share the key and value loads (e.g. the query heads of one KV
+ * sees the cells [lo[r], hi[r]) (none: zeros), written to out[r] (hd floats). work:
+ * OPS_ATTN_ROWS_WORK(nq, n, hd) floats, 64-byte aligned. Several rows share the key and value loads (e.g. the query heads of one KV
  * head, several tokens). */
 #define OPS_ATTN_ROWS_MAX 32
 #define OPS_ATTN_ROWS_WORK(nq, n, hd) ((size_t)((nq) + 33) * (size_t)(n) + (size_t)(nq) * (size_t)(hd) + 256)

@@ -1,9 +1,8 @@
 /* matmul-gemm.c - the batch path of ops_matmul (n_tok >= the kernel's min_tok): activations are
  * converted once (quantize_act, then the tile's pack_a), then the threads claim runs of weight
- * panels from a shared counter; a panel is repacked into the thread's slice of the scratch while
- * the next one is prefetched, and every token streams past it (the panel stays in L1/L2; the
- * activations are read once per panel, which costs far less than the products: blocking the
- * tokens so they stay in L2 across panels measured no faster, the tiles are compute-bound). See
+ * panels from a shared counter; a run is repacked a group of panels at a time into the thread's
+ * scratch while the next group is prefetched, and the tokens go past each group in blocks of
+ * GEMM_TOK (group and token block stay in L2; the activations are read once per group). See
  * ops_gemm_kernel in kernels.h for the contract. */
 #include "ops/kernels.h"
 #include "ops/ops.h"

@@ -44,6 +44,7 @@ static const ops_i8_gemm k_ref = {"scalar", REF_ROWS, ref_panel_bytes, ref_pack_
 
 const ops_i8_gemm *ops_i8_gemm_ref(void) { return &k_ref; }
 
+/* in order of preference, the reference first */
 const ops_i8_gemm *ops_i8_gemm_variant(int i)
 {
     const ops_i8_gemm *v[3] = {&k_ref, NULL, NULL};
@@ -64,20 +65,11 @@ const ops_i8_gemm *ops_i8_gemm_variant(int i)
     return i >= 0 && i < n ? v[i] : NULL;
 }
 
+/* the last variant is the fastest this CPU runs */
 const ops_i8_gemm *ops_i8_gemm_get(void)
 {
-#if defined(MEDGE_ARCH_x86)
-    const medge_cpu *c = medge_cpu_get();
-    if (c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni)
-        return &x86_avx512_i8_gemm;
-    if (c->avx2 && c->fma && c->f16c)
-        return &x86_avx2_i8_gemm;
-#elif defined(MEDGE_ARCH_arm)
-    const medge_cpu *c = medge_cpu_get();
-    if (c->neon && c->dotprod)
-        return c->i8mm ? &arm_i8mm_i8_gemm : &arm_dotprod_i8_gemm;
-    if (c->neon)
-        return &arm_neon_i8_gemm;
-#endif
-    return &k_ref;
+    const ops_i8_gemm *best = &k_ref;
+    for (int i = 1; ops_i8_gemm_variant(i); i++)
+        best = ops_i8_gemm_variant(i);
+    return best;
 }

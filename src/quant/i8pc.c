@@ -36,7 +36,6 @@ static float row_amax(const float *x, int64_t n)
     return amax;
 }
 
-
 void quant_i8pc_quantize_row(const float *x, void *row, int64_t n)
 {
     const float amax = row_amax(x, n);

@@ -1,7 +1,8 @@
 /* test-threadpool.c - the pool's contract under stress: every part ith < nth of every run executes
  * exactly once and is finished when medge_pool_run returns, whether a worker claims its part or
  * the caller takes it over (forced here by parts of very different lengths and by workers that
- * fall asleep between runs); pools of 1-4 threads, NULL pool, create/free cycles. */
+ * fall asleep between runs); pools of 1-4 threads, NULL pool, create/free cycles; medge_workq
+ * claims. */
 #include "test.h"
 #include "core/threadpool.h"
 
@@ -68,6 +69,66 @@ static void stress(int n_threads, int runs)
     medge_pool_free(p);
 }
 
+/* medge_workq: every unit claimed exactly once, in runs of at most `run`, for pools smaller and
+ * larger than the number of ranges */
+typedef struct wq_ctx {
+    medge_workq q;
+    long n;
+    atomic_int *hits;
+    atomic_int bad;
+} wq_ctx;
+
+static void wq_fn(void *ctx, int ith, int nth)
+{
+    wq_ctx *c = ctx;
+    long b, e;
+    (void)nth;
+    while (medge_workq_next(&c->q, ith, &b, &e)) {
+        if (b < 0 || e > c->n || b >= e || e - b > c->q.run)
+            atomic_fetch_add(&c->bad, 1);
+        for (long u = b; u < e && u < c->n && u >= 0; u++)
+            atomic_fetch_add(&c->hits[u], 1);
+    }
+}
+
+static void test_workq(void)
+{
+    static const int threads[] = {1, 2, 3, 20};
+    static const long sizes[] = {0, 1, 7, 1000, 4099};
+    static atomic_int hits[4099];
+    for (int ti = 0; ti < 4; ti++) {
+        medge_pool *p;
+        CHECK_OK(medge_pool_create(threads[ti], &p));
+        for (int si = 0; si < 5; si++) {
+            for (long run = 1; run <= 64; run *= 4) {
+                static wq_ctx c;
+                c.n = sizes[si];
+                c.hits = hits;
+                atomic_store(&c.bad, 0);
+                for (long u = 0; u < c.n; u++)
+                    atomic_store(&hits[u], 0);
+                medge_workq_init(&c.q, c.n, run, threads[ti]);
+                medge_pool_run(p, wq_fn, &c);
+                int wrong = atomic_load(&c.bad);
+                for (long u = 0; u < c.n; u++)
+                    wrong += atomic_load(&hits[u]) != 1;
+                CHECK_EQ_INT(wrong, 0);
+            }
+        }
+        medge_pool_free(p);
+    }
+    /* one thread alone claims its own range in order, then the others' from their backs */
+    static wq_ctx c;
+    medge_workq_init(&c.q, 100, 10, 2);
+    long b, e;
+    CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 0 && e == 10);
+    for (int i = 0; i < 4; i++)
+        CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 10 * (i + 1) && e == b + 10);
+    CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 90 && e == 100);
+    CHECK(medge_workq_next(&c.q, 1, &b, &e) && b == 50 && e == 60);
+    CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 80 && e == 90);
+}
+
 int main(void)
 {
     const int runs = getenv("MEDGE_SANITIZED") ? 2000 : 20000;
@@ -89,5 +150,6 @@ int main(void)
         }
         medge_pool_free(p);
     }
+    test_workq();
     TEST_END();
 }

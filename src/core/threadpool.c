@@ -174,3 +174,54 @@ void medge_pool_run(medge_pool *p, medge_pool_fn fn, void *ctx)
             cpu_relax();
     }
 }
+
+void medge_workq_init(medge_workq *q, long n, long run, int nth)
+{
+    q->run = run > 0 ? run : 1;
+    q->parts = nth < 1 ? 1 : nth < MEDGE_WORKQ_PARTS ? nth : MEDGE_WORKQ_PARTS;
+    for (int i = 0; i < q->parts; i++) {
+        long b, e;
+        medge_split(n, i, q->parts, &b, &e);
+        atomic_init(&q->r[i].fb, (uint64_t)b | (uint64_t)e << 32);
+    }
+}
+
+bool medge_workq_next(medge_workq *q, int ith, long *begin, long *end)
+{
+    _Atomic uint64_t *own = &q->r[ith % q->parts].fb;
+    uint64_t v = atomic_load_explicit(own, memory_order_relaxed);
+    for (;;) { /* the front of the own range */
+        const uint64_t f = v & 0xffffffffu, e = v >> 32;
+        if (f >= e)
+            break;
+        const uint64_t nf = e - f > (uint64_t)q->run ? f + (uint64_t)q->run : e;
+        if (atomic_compare_exchange_weak_explicit(own, &v, nf | e << 32, memory_order_relaxed, memory_order_relaxed)) {
+            *begin = (long)f;
+            *end = (long)nf;
+            return true;
+        }
+    }
+    for (;;) { /* the back of the fullest other range */
+        int best = -1;
+        uint64_t left = 0, bv = 0;
+        for (int i = 0; i < q->parts; i++) {
+            const uint64_t w = atomic_load_explicit(&q->r[i].fb, memory_order_relaxed);
+            const uint64_t f = w & 0xffffffffu, e = w >> 32;
+            if (f < e && e - f > left) {
+                best = i;
+                left = e - f;
+                bv = w;
+            }
+        }
+        if (best < 0)
+            return false;
+        const uint64_t f = bv & 0xffffffffu, e = bv >> 32;
+        const uint64_t nb = e - f > (uint64_t)q->run ? e - (uint64_t)q->run : f;
+        if (atomic_compare_exchange_weak_explicit(&q->r[best].fb, &bv, f | nb << 32, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *begin = (long)nb;
+            *end = (long)e;
+            return true;
+        }
+    }
+}

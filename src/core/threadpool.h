@@ -8,6 +8,10 @@
 #define MEDGE_CORE_THREADPOOL_H
 #include "core/error.h"
 
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 typedef struct medge_pool medge_pool;
 typedef void (*medge_pool_fn)(void *ctx, int ith, int nth);
 
@@ -24,4 +28,27 @@ static inline void medge_split(long n, int ith, int nth, long *begin, long *end)
     *begin = per * ith < n ? per * ith : n;
     *end = *begin + per < n ? *begin + per : n;
 }
+
+/* A dynamic split that keeps each thread on adjacent memory. The n units of a run (rows, panels:
+ * n < 2^31) are cut into one contiguous range per part, as medge_split does; part ith claims
+ * runs of up to `run` units from the front of its own range and, once that is empty, from the
+ * back of the range with the most units left. So each thread streams through one block of memory
+ * in order (the hardware prefetchers follow a single stream per thread, not chunks dealt out in
+ * turn: 48 KB chunks shared round-robin read Q4_K weights at 26 GB/s on two Zen 5 cores, the
+ * same chunks from contiguous ranges at 37-41 GB/s), and a thread that starts late or is
+ * descheduled is relieved of what it has not reached, so its partner does not wait at the
+ * barrier. A claim is one compare-and-swap on a cache line of its own. */
+enum { MEDGE_WORKQ_PARTS = 16 }; /* ranges; parts past it share them */
+typedef struct medge_workq {
+    long run;
+    int parts;
+    struct {
+        _Alignas(64) _Atomic uint64_t fb; /* front (low 32 bits) and end (high 32) of the range */
+    } r[MEDGE_WORKQ_PARTS];
+} medge_workq;
+
+/* Set up q for n units split among nth parts, claimed `run` (>= 1) at a time. */
+void medge_workq_init(medge_workq *q, long n, long run, int nth);
+/* The next run [*begin, *end) for part ith; false when no unit is left. */
+bool medge_workq_next(medge_workq *q, int ith, long *begin, long *end);
 #endif

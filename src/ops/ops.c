@@ -93,11 +93,12 @@ static void mm_rows(void *ctx, int ith, int nth)
     }
 }
 
-/* Single token (decoding): threads claim chunks of rows from a shared counter, so a thread that
- * is preempted or slower only delays the chunk it holds instead of its whole static share. Several
- * matrices that multiply the same vector (Q, K, V; gate, up) go through one pool run: their
- * chunks are numbered one after the other, so there is one barrier instead of one per matrix and
- * the threads move from one matrix to the next without waiting. */
+/* Single token (decoding): the rows are cut into chunks that threads claim through a
+ * medge_workq, each from its own contiguous range first (one memory stream per thread), so a
+ * thread that is preempted or slower only delays the chunk it holds instead of its whole static
+ * share. Several matrices that multiply the same vector (Q, K, V; gate, up) go through one pool
+ * run: their chunks are numbered one after the other, so there is one barrier instead of one per
+ * matrix and the threads move from one matrix to the next without waiting. */
 enum { MV_CHUNK_BYTES = 48 << 10, MV_MAX_SEG = 4 };
 
 typedef struct mv_seg {
@@ -113,33 +114,31 @@ typedef struct mv_job {
     int nseg;
     long n_chunks;
     const uint8_t *act;
-    atomic_long next;
+    medge_workq q;
 } mv_job;
 
 static void mv_rows(void *ctx, int ith, int nth)
 {
     mv_job *j = ctx;
-    (void)ith;
     (void)nth;
-    int s = 0;
-    for (;;) {
-        const long c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (c >= j->n_chunks)
-            break;
-        while (s + 1 < j->nseg && c >= j->seg[s + 1].first) /* chunks are claimed in increasing order */
-            s++;
-        const mv_seg *g = &j->seg[s];
-        const long nrows = (long)g->W->ne[1];
-        const int n = (int)g->W->ne[0];
-        const size_t nb1 = g->W->nb1;
-        const uint8_t *w = g->W->data;
-        const long r0 = (c - g->first) * g->chunk;
-        const long r1 = r0 + g->chunk < nrows ? r0 + g->chunk : nrows;
-        if (g->wk->gemv) {
-            g->wk->gemv(n, (int)(r1 - r0), w + (size_t)r0 * nb1, nb1, j->act, g->y + r0);
-        } else {
-            for (long r = r0; r < r1; r++)
-                g->wk->vec_dot(n, &g->y[r], w + (size_t)r * nb1, j->act);
+    for (long cb, ce; medge_workq_next(&j->q, ith, &cb, &ce);) {
+        for (long c = cb; c < ce; c++) {
+            int s = 0;
+            while (s + 1 < j->nseg && c >= j->seg[s + 1].first)
+                s++;
+            const mv_seg *g = &j->seg[s];
+            const long nrows = (long)g->W->ne[1];
+            const int n = (int)g->W->ne[0];
+            const size_t nb1 = g->W->nb1;
+            const uint8_t *w = g->W->data;
+            const long r0 = (c - g->first) * g->chunk;
+            const long r1 = r0 + g->chunk < nrows ? r0 + g->chunk : nrows;
+            if (g->wk->gemv) {
+                g->wk->gemv(n, (int)(r1 - r0), w + (size_t)r0 * nb1, nb1, j->act, g->y + r0);
+            } else {
+                for (long r = r0; r < r1; r++)
+                    g->wk->vec_dot(n, &g->y[r], w + (size_t)r * nb1, j->act);
+            }
         }
     }
 }
@@ -150,9 +149,9 @@ static void matvec(medge_pool *pool, const ops_kernels *k, const medge_tensor *c
                    const uint8_t *act)
 {
     mv_job j;
-    memset(&j, 0, sizeof j);
     j.act = act;
     j.nseg = nw;
+    j.n_chunks = 0;
     double work = 0;
     for (int i = 0; i < nw; i++) {
         mv_seg *g = &j.seg[i];
@@ -169,8 +168,10 @@ static void matvec(medge_pool *pool, const ops_kernels *k, const medge_tensor *c
         j.n_chunks += ((long)W[i]->ne[1] + g->chunk - 1) / g->chunk;
         work += (double)W[i]->ne[0] * (double)W[i]->ne[1];
     }
-    atomic_init(&j.next, 0);
-    medge_pool_run(work < OPS_MIN_PARALLEL_WORK ? NULL : pool, mv_rows, &j);
+    if (work < OPS_MIN_PARALLEL_WORK)
+        pool = NULL;
+    medge_workq_init(&j.q, j.n_chunks, 1, medge_pool_size(pool));
+    medge_pool_run(pool, mv_rows, &j);
 }
 
 medge_status ops_matmul_multi(medge_pool *pool, ops_scratch *scratch, const medge_tensor *const *W, int nw,

@@ -4,7 +4,8 @@
  * later). Row kernels and activation quantizers: arm-kernels.inc (kernels-neon.c,
  * kernels-dotprod.c); single-token gemv: arm-gemv.inc (gemv-neon.c, gemv-dotprod.c); GEMM tiles
  * for batches: arm-gemm.inc (gemm-neon.c, gemm-dotprod.c, gemm-i8mm.c). Each .inc is compiled
- * once per variant with the ISA flags CMake gives by file name. ops/kernels.c includes this
+ * once per variant with the ISA flags CMake gives by file name. Attention rows (attn-neon.c) and
+ * GeGLU (elem-neon.c) need base NEON only and serve every variant. ops/kernels.c includes this
  * header and calls ops_arch_init (arm-init.c).
  *
  * Exactness: every quantized dot product computes each block's integer sums exactly and combines
@@ -49,4 +50,13 @@ ARM_DECLARE_GEMV(dotprod)
 ARM_DECLARE_GEMM(neon)
 ARM_DECLARE_GEMM(dotprod)
 extern const ops_gemm_kernel arm_i8mm_gemm_q4_K, arm_i8mm_gemm_q4_0;
+
+/* attn-neon.c, elem-neon.c: base NEON only, installed in every variant's table (bit-exact) */
+void arm_attn_rows_f16(int hd, int nq, int n, const float *const *q, const int *lo, const int *hi,
+                       const void *const *kr, const void *const *vr, const int32_t *pos, float *work,
+                       float *const *out);
+void arm_attn_rows_f32(int hd, int nq, int n, const float *const *q, const int *lo, const int *hi,
+                       const void *const *kr, const void *const *vr, const int32_t *pos, float *work,
+                       float *const *out);
+void arm_geglu(int n, float *g, const float *u);
 #endif

@@ -63,6 +63,10 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
 {
     if (!cpu->neon) /* MEDGE_FORCE_SCALAR=1 clears it */
         return;
+    /* attention rows and GeGLU use nothing beyond base NEON: one version for every variant */
+    k->attn_rows[0] = arm_attn_rows_f32;
+    k->attn_rows[1] = arm_attn_rows_f16;
+    k->geglu = arm_geglu;
     if (cpu->dotprod) {
         ARM_INSTALL(dotprod);
         k->name = "neon-dotprod";

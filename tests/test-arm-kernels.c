@@ -8,7 +8,9 @@
  * at odd row and token counts (1..21 tokens: every remainder of the 4- and 2-token tiles), weights
  * at unaligned offsets,
  * on one thread and on a pool of three; the I8_PC product tiles (ops/gemm-i8.h) bit for bit
- * against quant_i8pc_dot. Under qemu-aarch64 `-cpu max` (the default) all three
+ * against quant_i8pc_dot; the fp16 row conversions bit for bit (every fp16 value, every rounding
+ * tie and its neighbours, NaN payloads), and the attention-row and GeGLU entries present in every
+ * table (test-attention and test-elem compare them). Under qemu-aarch64 `-cpu max` (the default) all three
  * tables run. On other architectures the selected table's gemv kernels are checked the same
  * way. */
 #define TEST_RNG_SEED 0x243f6a8885a308d3ull
@@ -229,6 +231,54 @@ static void check_table(const char *what, const ops_kernels *k, medge_pool *pool
     printf("%s (%s): %d gemv, %d GEMM kernels checked\n", what, k->name, n_gemv, n_gemm);
 }
 
+#if defined(__aarch64__)
+/* fp16 conversions of table k against the reference's, bit for bit */
+static void check_fp16_rows(const char *what, const ops_kernels *k)
+{
+    const ops_kernels *ref = ops_kernels_ref();
+    enum { NH = 65536, NF = 6 * 65536 + 64 };
+    uint16_t *h = malloc(NH * 2), *h1 = malloc(NF * 2), *h2 = malloc(NF * 2);
+    float *f = malloc(NF * 4), *y1 = malloc(NH * 4), *y2 = malloc(NH * 4);
+    for (int i = 0; i < NH; i++) /* every fp16 value, signalling NaNs included */
+        h[i] = (uint16_t)i;
+    ref->fp16_to_fp32_row(h, y1, NH);
+    k->fp16_to_fp32_row(h, y2, NH);
+    int bad = 0;
+    for (int i = 0; i < NH; i++)
+        bad += memcmp(&y1[i], &y2[i], 4) != 0;
+    CHECK_MSG(bad == 0, "%s: fp16_to_fp32_row: %d of %d differ", what, bad, NH);
+    /* every fp16 value as a float, the ties between neighbours and the floats next to the ties,
+     * then NaNs with payloads, odd lengths through the tail */
+    int n = 0;
+    for (int i = 0; i < NH; i++) {
+        const float a = ops_fp16((uint16_t)i), b = ops_fp16((uint16_t)(i + 1));
+        f[n++] = a;
+        if ((i & 0x7fff) < 0x7c00 && (i & 0x7fff) != 0x7bff && i != 0x7fff) {
+            const float m = (float)(((double)a + b) / 2);
+            f[n++] = m;
+            f[n++] = nextafterf(m, 0.0f);
+            f[n++] = nextafterf(m, m * 2.0f);
+        }
+    }
+    const uint32_t odd[] = {0x7fc00000u, 0xffc00000u, 0x7f800001u, 0xff800123u, 0x7fffffffu, 0x7fa5a5a5u,
+                            0x477ff000u, 0x477fefffu, 0x33000000u, 0x33000001u, 0x38800000u, 0x387fffffu};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++)
+        memcpy(&f[n++], &odd[i], 4);
+    for (int m = n; m > n - 7; m--) {
+        ref->fp32_to_fp16_row(f, h1, m);
+        k->fp32_to_fp16_row(f, h2, m);
+        bad = 0;
+        for (int i = 0; i < m; i++)
+            bad += h1[i] != h2[i];
+        CHECK_MSG(bad == 0, "%s: fp32_to_fp16_row: %d of %d differ", what, bad, m);
+        k->quantize_act[GGML_TYPE_F16](f, h2, m);
+        CHECK_MSG(memcmp(h1, h2, (size_t)m * 2) == 0, "%s: F16 activation quantizer", what);
+    }
+    CHECK_MSG(k->attn_rows[0] && k->attn_rows[1] && k->geglu != ref->geglu, "%s: attention rows, GeGLU", what);
+    free(h), free(h1), free(h2), free(f), free(y1), free(y2);
+}
+#endif
+
 int main(void)
 {
     const medge_cpu *cpu = medge_cpu_get();
@@ -258,6 +308,7 @@ int main(void)
         ops_arch_init(&k, &c);
         CHECK_MSG(strcmp(k.name, var[v].name) == 0, "table %s named %s", var[v].what, k.name);
         check_table(var[v].what, &k, pool3, 5, 8, 1); /* GEMM: Q4_K Q5_K Q6_K Q8_0 Q4_0 F32 F16 BF16 */
+        check_fp16_rows(var[v].what, &k);
         const ops_i8_gemm *i8 = v == 0 ? &arm_neon_i8_gemm : v == 1 ? &arm_dotprod_i8_gemm : &arm_i8mm_i8_gemm;
         const int ns[] = {32, 96, 768}, rows[] = {1, 7, 8, 9, 17, 33}, toks[] = {1, 3, 4, 5, 13};
         for (int a = 0; a < 3; a++)

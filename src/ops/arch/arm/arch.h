@@ -4,8 +4,8 @@
  * later). Row kernels and activation quantizers: arm-kernels.inc (kernels-neon.c,
  * kernels-dotprod.c); single-token gemv: arm-gemv.inc (gemv-neon.c, gemv-dotprod.c); GEMM tiles
  * for batches: arm-gemm.inc (gemm-neon.c, gemm-dotprod.c, gemm-i8mm.c). Each .inc is compiled
- * once per variant with the ISA flags CMake gives by file name. Attention rows (attn-neon.c) and
- * GeGLU (elem-neon.c) need base NEON only and serve every variant. ops/kernels.c includes this
+ * once per variant with the ISA flags CMake gives by file name. Attention rows (attn-neon.c),
+ * GeGLU and the fp16 row conversions (elem-neon.c) need base NEON only and serve every variant. ops/kernels.c includes this
  * header and calls ops_arch_init (arm-init.c).
  *
  * Exactness: every quantized dot product computes each block's integer sums exactly and combines
@@ -59,4 +59,7 @@ void arm_attn_rows_f32(int hd, int nq, int n, const float *const *q, const int *
                        const void *const *kr, const void *const *vr, const int32_t *pos, float *work,
                        float *const *out);
 void arm_geglu(int n, float *g, const float *u);
+void arm_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n);
+void arm_quantize_f16(const float *x, void *y, int64_t n);
+void arm_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n);
 #endif

@@ -63,10 +63,17 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
 {
     if (!cpu->neon) /* MEDGE_FORCE_SCALAR=1 clears it */
         return;
-    /* attention rows and GeGLU use nothing beyond base NEON: one version for every variant */
+    /* attention rows, GeGLU and fp16 rows use nothing beyond base NEON: one version for every
+     * variant */
     k->attn_rows[0] = arm_attn_rows_f32;
     k->attn_rows[1] = arm_attn_rows_f16;
     k->geglu = arm_geglu;
+    if (k->quantize_act[GGML_TYPE_F16])
+        k->quantize_act[GGML_TYPE_F16] = arm_quantize_f16;
+    if (k->fp32_to_fp16_row)
+        k->fp32_to_fp16_row = arm_fp32_to_fp16_row;
+    if (k->fp16_to_fp32_row)
+        k->fp16_to_fp32_row = arm_fp16_to_fp32_row;
     if (cpu->dotprod) {
         ARM_INSTALL(dotprod);
         k->name = "neon-dotprod";

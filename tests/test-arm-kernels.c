@@ -9,8 +9,10 @@
  * at unaligned offsets,
  * on one thread and on a pool of three; the I8_PC product tiles (ops/gemm-i8.h) bit for bit
  * against quant_i8pc_dot; the fp16 row conversions bit for bit (every fp16 value, every rounding
- * tie and its neighbours, NaN payloads), and the attention-row and GeGLU entries present in every
- * table (test-attention and test-elem compare them). Under qemu-aarch64 `-cpu max` (the default) all three
+ * tie and its neighbours, NaN payloads); the dense attention tiles against the portable ones (bit for bit when
+ * GCC builds both: same key blocks, FMA chains and exp2 polynomial; within 1e-6 otherwise, e.g.
+ * clang contracting the portable polynomial) at odd sizes; and the attention-row and GeGLU entries
+ * present in every table (test-attention and test-elem compare them). Under qemu-aarch64 `-cpu max` (the default) all three
  * tables run. On other architectures the selected table's gemv kernels are checked the same
  * way. */
 #define TEST_RNG_SEED 0x243f6a8885a308d3ull
@@ -18,6 +20,7 @@
 #include "i8-check.h"
 #include "core/cpu.h"
 #include "core/threadpool.h"
+#include "ops/attention-dense.h"
 #include "ops/gemm-i8.h"
 #include "ops/kernels.h"
 #include "ops/ops.h"
@@ -277,6 +280,39 @@ static void check_fp16_rows(const char *what, const ops_kernels *k)
     CHECK_MSG(k->attn_rows[0] && k->attn_rows[1] && k->geglu != ref->geglu, "%s: attention rows, GeGLU", what);
     free(h), free(h1), free(h2), free(f), free(y1), free(y2);
 }
+
+/* the dense attention tiles of table k against the portable ones: n rows (tiles and key blocks
+ * with remainders), H heads of D dims (odd and not multiples of 4), scores up to ~qmag^2 */
+static void check_dense(const char *what, const ops_kernels *k, medge_pool *pool, int n, int H, int D, float qmag)
+{
+    CHECK_MSG(k->attn_dense[0].pack != NULL, "%s: dense attention tiles", what);
+    const size_t nc = (size_t)n * (size_t)H * (size_t)D;
+    float *q = malloc(nc * 4), *kk = malloc(nc * 4), *v = malloc(nc * 4), *o1 = malloc(nc * 4), *o2 = malloc(nc * 4);
+    for (size_t i = 0; i < nc; i++) {
+        q[i] = frand() * qmag;
+        kk[i] = frand();
+        v[i] = frand();
+    }
+    ops_scratch s1 = {0}, s2 = {0};
+    const float scale = 1.0f / sqrtf((float)D);
+    CHECK_OK(ops_attention_dense_with(ops_kernels_ref(), NULL, &s1, q, kk, v, o1, n, H, D, scale, OPS_ATTN_F32));
+    CHECK_OK(ops_attention_dense_with(k, pool, &s2, q, kk, v, o2, n, H, D, scale, OPS_ATTN_F32));
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < nc; i++) {
+#if defined(__clang__)
+        const bool same = fabsf(o1[i] - o2[i]) <= 1e-6f;
+#else
+        const bool same = memcmp(&o1[i], &o2[i], 4) == 0;
+#endif
+        if (!same && bad++ == 0)
+            first = i;
+    }
+    CHECK_MSG(bad == 0, "%s: dense attention n %d H %d D %d: %zu of %zu differ (first %zu: %.9g vs %.9g)", what, n, H,
+              D, bad, nc, first, o1[first], o2[first]);
+    ops_scratch_free(&s1);
+    ops_scratch_free(&s2);
+    free(q), free(kk), free(v), free(o1), free(o2);
+}
 #endif
 
 int main(void)
@@ -309,6 +345,9 @@ int main(void)
         CHECK_MSG(strcmp(k.name, var[v].name) == 0, "table %s named %s", var[v].what, k.name);
         check_table(var[v].what, &k, pool3, 5, 8, 1); /* GEMM: Q4_K Q5_K Q6_K Q8_0 Q4_0 F32 F16 BF16 */
         check_fp16_rows(var[v].what, &k);
+        const int dense[][3] = {{1, 1, 8}, {17, 2, 5}, {130, 2, 72}, {200, 1, 64}, {65, 3, 17}};
+        for (int i = 0; i < 5; i++)
+            check_dense(var[v].what, &k, pool3, dense[i][0], dense[i][1], dense[i][2], i == 3 ? 12.0f : 3.0f);
         const ops_i8_gemm *i8 = v == 0 ? &arm_neon_i8_gemm : v == 1 ? &arm_dotprod_i8_gemm : &arm_i8mm_i8_gemm;
         const int ns[] = {32, 96, 768}, rows[] = {1, 7, 8, 9, 17, 33}, toks[] = {1, 3, 4, 5, 13};
         for (int a = 0; a < 3; a++)

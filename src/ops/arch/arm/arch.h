@@ -4,8 +4,9 @@
  * later). Row kernels and activation quantizers: arm-kernels.inc (kernels-neon.c,
  * kernels-dotprod.c); single-token gemv: arm-gemv.inc (gemv-neon.c, gemv-dotprod.c); GEMM tiles
  * for batches: arm-gemm.inc (gemm-neon.c, gemm-dotprod.c, gemm-i8mm.c). Each .inc is compiled
- * once per variant with the ISA flags CMake gives by file name. Attention rows (attn-neon.c),
- * GeGLU and the fp16 row conversions (elem-neon.c) need base NEON only and serve every variant. ops/kernels.c includes this
+ * once per variant with the ISA flags CMake gives by file name. Attention rows (attn-neon.c), the
+ * dense attention tiles (attn-dense-neon.c), GeGLU and the fp16 row conversions (elem-neon.c) need
+ * base NEON only and serve every variant. ops/kernels.c includes this
  * header and calls ops_arch_init (arm-init.c).
  *
  * Exactness: every quantized dot product computes each block's integer sums exactly and combines
@@ -62,4 +63,6 @@ void arm_geglu(int n, float *g, const float *u);
 void arm_fp32_to_fp16_row(const float *x, uint16_t *y, int64_t n);
 void arm_quantize_f16(const float *x, void *y, int64_t n);
 void arm_fp16_to_fp32_row(const uint16_t *x, float *y, int64_t n);
+/* attn-dense-neon.c: the dense (vision) attention tiles, F32 (base NEON, every variant) */
+extern const ops_attn_kernel arm_attn_dense_f32;
 #endif

@@ -63,10 +63,11 @@ void ops_arch_init(ops_kernels *k, const medge_cpu *cpu)
 {
     if (!cpu->neon) /* MEDGE_FORCE_SCALAR=1 clears it */
         return;
-    /* attention rows, GeGLU and fp16 rows use nothing beyond base NEON: one version for every
-     * variant */
+    /* attention rows and tiles, GeGLU and fp16 rows use nothing beyond base NEON: one version for
+     * every variant */
     k->attn_rows[0] = arm_attn_rows_f32;
     k->attn_rows[1] = arm_attn_rows_f16;
+    k->attn_dense[0] = arm_attn_dense_f32;
     k->geglu = arm_geglu;
     if (k->quantize_act[GGML_TYPE_F16])
         k->quantize_act[GGML_TYPE_F16] = arm_quantize_f16;

@@ -572,21 +572,33 @@ void x86_avx512_gemv_q8_0(int n, int nr, const void *w, size_t w_stride, const v
         q80_group(n / 32, W + (size_t)r * w_stride, w_stride, nr - r < 4 ? nr - r : 4, a, y + r);
 }
 
-/* 16 bytes at each of 4 addresses, one per 128-bit lane */
-GV_INLINE __m512i ld4x16(const uint8_t *p, size_t stride)
-{
-    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + stride)), 1);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * stride)), 2);
-    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * stride)), 3);
-}
+/* Q4_0: four blocks (72 bytes) per row and step, block k in 128-bit lane k (low nibbles: values
+ * 0..15, high: 16..31); codes unsigned 0..15, the offset -8 subtracted as 8 * sum(y) per block.
+ * The 16 code bytes of a block start 2 bytes after its fp16 d, so every field of the 4 blocks is
+ * word-aligned: one vpermt2w over the 64 bytes at the step's start (words 0..31) and the 64 bytes
+ * 8 further (words 32..63 = bytes 8 + 2j, still inside the 72) moves the codes into their lanes,
+ * and the d of 4 rows x 4 blocks are picked the same way from the first loads (instead of four
+ * 16-byte loads and inserts per row and sixteen scalar fp16 loads). */
+static const uint16_t q40_words[3][32] = {
+/* codes: word 1 + 9k + j of the step (j < 8) into lane k */
+#define QW(w) ((w) < 32 ? (w) : (w) + 28)
+#define QL(k) QW(1 + 9 * (k)), QW(2 + 9 * (k)), QW(3 + 9 * (k)), QW(4 + 9 * (k)), QW(5 + 9 * (k)), QW(6 + 9 * (k)), \
+              QW(7 + 9 * (k)), QW(8 + 9 * (k))
+    {QL(0), QL(1), QL(2), QL(3)},
+#undef QL
+#undef QW
+    /* d of block k (word 9k) of the first source into word 4k, of the second into 4k + 1 ... */
+    {0, 32, 0, 0, 9, 41, 0, 0, 18, 50, 0, 0, 27, 59, 0, 0},
+    /* ... and into words 4k + 2, 4k + 3 */
+    {0, 0, 0, 32, 0, 0, 9, 41, 0, 0, 18, 50, 0, 0, 27, 59},
+};
 
-/* Q4_0: four blocks per vector, one per 128-bit lane (low nibbles: values 0..15, high: 16..31);
- * codes unsigned 0..15, the offset -8 subtracted as 8 * sum(y) per block */
 GV_INLINE void q40_group(int nb, const uint8_t *w, size_t ws, int nr, const uint8_t *y, float *out)
 {
     const gv_rows g = gv_group(w, ws, nr);
     const __m512i m4 = _mm512_set1_epi8(0x0f), c8 = _mm512_set1_epi8(8);
+    const __m512i qidx = _mm512_loadu_si512((const void *)q40_words[0]);
+    const __m512i d01 = _mm512_loadu_si512((const void *)q40_words[1]), d23 = _mm512_loadu_si512((const void *)q40_words[2]);
     __m128 acc = _mm_setzero_ps();
     int b = 0;
     for (; b + 4 <= nb; b += 4) {
@@ -596,20 +608,24 @@ GV_INLINE void q40_group(int nb, const uint8_t *w, size_t ws, int nr, const uint
         const __m512i yh = _mm512_shuffle_i64x2(Y01, Y23, 0xdd); /* values 16..31 */
         const __m512i ys = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), c8, yl), c8, yh);
         gv_prefetch(w, (size_t)nr * ws, nb / 4, b / 4);
-        __m512i v[4];
+        __m512i v[4], lo[4];
         for (int r = 0; r < 4; r++) {
-            const __m512i q = ld4x16(g.p[r] + (size_t)b * 18 + 2, 18);
+            const uint8_t *x = g.p[r] + (size_t)b * 18;
+            lo[r] = _mm512_loadu_si512((const void *)x);
+            const __m512i q = _mm512_permutex2var_epi16(lo[r], qidx, _mm512_loadu_si512((const void *)(x + 8)));
             v[r] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(q, m4), yl),
                                        _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), yh);
         }
-        /* lane l: the 4 rows' sums of block b + l, minus 8 * sum(y) of that block */
+        /* lane k: the 4 rows' sums of block b + k, minus 8 * sum(y) of that block */
         const __m512i s = _mm512_sub_epi32(red4(v[0], v[1], v[2], v[3]), red4(ys, ys, ys, ys));
-        const __m256 dx01 = ld8_h(&g, (size_t)b * 18, (size_t)b * 18 + 18);
-        const __m256 dx23 = ld8_h(&g, (size_t)b * 18 + 36, (size_t)b * 18 + 54);
-        acc = b32_combine(acc, _mm512_castsi512_si128(s), _mm256_castps256_ps128(dx01), x86_h2f(x86_rd16(yb)));
-        acc = b32_combine(acc, _mm512_extracti32x4_epi32(s, 1), _mm256_extractf128_ps(dx01, 1), x86_h2f(x86_rd16(yb + 34)));
-        acc = b32_combine(acc, _mm512_extracti32x4_epi32(s, 2), _mm256_castps256_ps128(dx23), x86_h2f(x86_rd16(yb + 68)));
-        acc = b32_combine(acc, _mm512_extracti32x4_epi32(s, 3), _mm256_extractf128_ps(dx23, 1), x86_h2f(x86_rd16(yb + 102)));
+        /* lane k: d of block b + k, rows 0..3 */
+        const __m512i dh = _mm512_mask_blend_epi16(0xcccccccc, _mm512_permutex2var_epi16(lo[0], d01, lo[1]),
+                                                    _mm512_permutex2var_epi16(lo[2], d23, lo[3]));
+        const __m512 dx = _mm512_cvtph_ps(_mm512_castsi512_si256(dh));
+        acc = b32_combine(acc, _mm512_castsi512_si128(s), _mm512_castps512_ps128(dx), x86_h2f(x86_rd16(yb)));
+        acc = b32_combine(acc, _mm512_extracti32x4_epi32(s, 1), _mm512_extractf32x4_ps(dx, 1), x86_h2f(x86_rd16(yb + 34)));
+        acc = b32_combine(acc, _mm512_extracti32x4_epi32(s, 2), _mm512_extractf32x4_ps(dx, 2), x86_h2f(x86_rd16(yb + 68)));
+        acc = b32_combine(acc, _mm512_extracti32x4_epi32(s, 3), _mm512_extractf32x4_ps(dx, 3), x86_h2f(x86_rd16(yb + 102)));
     }
     acc = tail_blocks(b, nb, &g, y, acc);
     gv_store(out, nr, acc);

@@ -16,7 +16,6 @@
 
 #include <ctype.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -561,8 +560,7 @@ typedef struct pmm_job {
     const uint8_t *a;  /* what the tile reads */
     const float *bias; /* epilogue on each panel while it is in cache: + bias, then GELU if gelu */
     int gelu;
-    atomic_long next; /* next unclaimed panel */
-    long chunk;       /* panels per claim */
+    medge_workq claims; /* of the panels */
 } pmm_job;
 
 static void pmm_act(void *ctx, int ith, int nth)
@@ -579,24 +577,14 @@ static void pmm_act(void *ctx, int ith, int nth)
     }
 }
 
-/* Panels per claim when threads take panels from a shared counter: about 4 claims per thread. */
-static long claim_chunk(long npan, const medge_pool *pool)
+/* Threads claim the npan panels of a product through q: each streams through its own contiguous
+ * range of panels, then takes what is left of the other's from the back, so a late or descheduled
+ * thread does less instead of holding the others at the barrier. */
+static void panel_claims(medge_workq *q, long npan, medge_pool *pool)
 {
-    const long c = npan / (4L * (pool ? medge_pool_size(pool) : 1));
-    return c > 0 ? c : 1;
-}
-
-/* The next run [*b, *e) of chunk panels (of npan) from the shared counter next; false when all are
- * taken. Threads claim runs until none is left, so a late or descheduled thread does less instead
- * of holding the others at the barrier. */
-static bool claim_panels(atomic_long *next, long chunk, long npan, long *b, long *e)
-{
-    const long p = atomic_fetch_add_explicit(next, chunk, memory_order_relaxed);
-    if (p >= npan)
-        return false;
-    *b = p;
-    *e = p + chunk < npan ? p + chunk : npan;
-    return true;
+    const int nth = medge_pool_size(pool);
+    const long run = npan / (4L * nth);
+    medge_workq_init(q, npan, run > 0 ? run : 1, nth);
 }
 
 /* + bias, then GELU when gelu, on the nr outputs r0.. of n rows of y (row stride ld) */
@@ -626,8 +614,7 @@ typedef struct i8_job {
     uint8_t *act; /* the activation rows in g's layout */
     const float *bias;
     int gelu;
-    atomic_long next; /* next unclaimed panel */
-    long chunk;       /* panels per claim */
+    medge_workq claims; /* of the panels */
 } i8_job;
 
 static void i8_act(void *ctx, int ith, int nth)
@@ -645,9 +632,9 @@ static void i8_rows(void *ctx, int ith, int nth)
 {
     i8_job *j = ctx;
     const int ne0 = (int)j->L->w.ne[0];
-    const long nrows = (long)j->L->w.ne[1], rows = j->rows, npan = (nrows + rows - 1) / rows;
-    (void)ith, (void)nth;
-    for (long b, e; claim_panels(&j->next, j->chunk, npan, &b, &e);)
+    const long nrows = (long)j->L->w.ne[1], rows = j->rows;
+    (void)nth;
+    for (long b, e; medge_workq_next(&j->claims, ith, &b, &e);)
         for (long p = b; p < e; p++) {
             const long r0 = p * rows;
             const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
@@ -669,7 +656,7 @@ static medge_status matmul_i8(bmc_work *wk, const bmc_lin *L, const float *x, fl
 {
     if (n <= 0)
         return MEDGE_OK;
-    i8_job j = {NULL, NULL, NULL, 0, 1, L, x, y, n, NULL, b, gelu, 0, 1};
+    i8_job j = {.rows = 0, .group = 1, .L = L, .x = x, .y = y, .n = n, .bias = b, .gelu = gelu};
     size_t act;
     if (L->small) {
         const ops_f32s_gemm *f = ops_f32s_gemm_for((int)L->w.type);
@@ -689,8 +676,7 @@ static medge_status matmul_i8(bmc_work *wk, const bmc_lin *L, const float *x, fl
     MEDGE_TRY(ops_scratch_reserve(&wk->scratch, act + 64));
     j.act = wk->scratch.buf;
     medge_pool *pool = (double)L->w.ne[0] * (double)L->w.ne[1] * n < (1 << 18) ? NULL : wk->pool;
-    atomic_init(&j.next, 0);
-    j.chunk = claim_chunk((L->w.ne[1] + j.rows - 1) / j.rows, pool);
+    panel_claims(&j.claims, (L->w.ne[1] + j.rows - 1) / j.rows, pool);
     medge_pool_run(n > j.group ? pool : NULL, i8_act, &j);
     medge_pool_run(pool, i8_rows, &j);
     return MEDGE_OK;
@@ -699,9 +685,9 @@ static medge_status matmul_i8(bmc_work *wk, const bmc_lin *L, const float *x, fl
 static void pmm_rows(void *ctx, int ith, int nth)
 {
     pmm_job *j = ctx;
-    const long rows = j->g->rows, nrows = (long)j->L->w.ne[1], npan = (nrows + rows - 1) / rows;
-    (void)ith, (void)nth;
-    for (long b, e; claim_panels(&j->next, j->chunk, npan, &b, &e);)
+    const long rows = j->g->rows, nrows = (long)j->L->w.ne[1];
+    (void)nth;
+    for (long b, e; medge_workq_next(&j->claims, ith, &b, &e);)
         for (long p = b; p < e; p++) {
             const long r0 = p * rows;
             const int nr = (int)(nrows - r0 < rows ? nrows - r0 : rows);
@@ -741,12 +727,11 @@ static medge_status matmul_ep(bmc_work *wk, const bmc_lin *L, const float *x, fl
     const size_t s_act = direct ? 0 : align64(act_row * (size_t)n), s_pa = g->pack_a ? align64(a_row * (size_t)n) : 0;
     MEDGE_TRY(ops_scratch_reserve(&wk->scratch, s_act + s_pa + 64));
     uint8_t *base = wk->scratch.buf;
-    pmm_job j = {g, k->quantize_act[wkk->act_type], L, x, y, n, base, g->pack_a ? base + s_act : NULL, act_row, a_row,
-                 NULL, b, gelu, 0, 1};
+    pmm_job j = {.g = g, .q = k->quantize_act[wkk->act_type], .L = L, .x = x, .y = y, .n = n, .act = base,
+                 .pa = g->pack_a ? base + s_act : NULL, .act_row = act_row, .a_row = a_row, .bias = b, .gelu = gelu};
     j.a = direct ? (const uint8_t *)x : g->pack_a ? j.pa : j.act;
     medge_pool *pool = (double)ne0 * (double)L->w.ne[1] * n < (1 << 18) ? NULL : wk->pool;
-    atomic_init(&j.next, 0);
-    j.chunk = claim_chunk((L->w.ne[1] + g->rows - 1) / g->rows, pool);
+    panel_claims(&j.claims, (L->w.ne[1] + g->rows - 1) / g->rows, pool);
     if (!direct)
         medge_pool_run(n > 1 ? pool : NULL, pmm_act, &j);
     medge_pool_run(pool, pmm_rows, &j);

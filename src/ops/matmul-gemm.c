@@ -1,13 +1,12 @@
 /* matmul-gemm.c - the batch path of ops_matmul (n_tok >= the kernel's min_tok): activations are
- * converted once (quantize_act, then the tile's pack_a), then the threads claim runs of weight
- * panels from a shared counter; a run is repacked a group of panels at a time into the thread's
- * scratch while the next group is prefetched, and the tokens go past each group in blocks of
+ * converted once (quantize_act, then the tile's pack_a), then the threads claim groups of weight
+ * panels through a medge_workq (each its own contiguous range first); a group is repacked into the
+ * thread's scratch while the next is prefetched, and the tokens go past each group in blocks of
  * GEMM_TOK (group and token block stay in L2; the activations are read once per group). See
  * ops_gemm_kernel in kernels.h for the contract. */
 #include "ops/kernels.h"
 #include "ops/ops.h"
 
-#include <stdatomic.h>
 #include <string.h>
 
 /* Below this many multiply-adds the product runs on the calling thread. */
@@ -28,11 +27,9 @@ typedef struct gemm_job {
     const uint8_t *a; /* what the tile reads: act, the pack_a rows, or x */
     size_t a_row;
     uint8_t *pa;      /* pack_a rows (or NULL) */
-    uint8_t *panels;  /* per thread: group * panel_size bytes */
+    uint8_t *panels;  /* per thread: q.run * panel_size bytes */
     size_t panel_size;
-    long group;       /* panels repacked together */
-    long claim;       /* panels per claim */
-    atomic_long next; /* first panel not claimed yet */
+    medge_workq q;    /* panels, claimed (and repacked) q.run at a time */
 } gemm_job;
 
 static void gemm_act(void *ctx, int ith, int nth)
@@ -50,29 +47,25 @@ static void gemm_act(void *ctx, int ith, int nth)
     }
 }
 
-/* Threads claim runs of `claim` panels from a shared counter instead of fixed halves, so a thread
- * that is descheduled (other processes on the cores) or slower delays one run, not half the
- * matrix, and its partner does not spin at the barrier meanwhile. A run is repacked `group` panels
- * at a time into the thread's scratch, and the tokens go past the group in blocks of GEMM_TOK: the
- * activations of a block (read once per group instead of once per panel) and the group stay in L2
- * together. */
+/* Threads claim groups of panels through a medge_workq, each from the front of its own contiguous
+ * range first (one stream of weight rows per thread), then from the back of the other's, so a
+ * thread that is descheduled (other processes on the cores) or slower delays one group, not half
+ * the matrix, and its partner does not spin at the barrier meanwhile. A group is repacked into the
+ * thread's scratch while the rows of the group after it (usually the thread's next claim) are
+ * prefetched, and the tokens go past the group in blocks of GEMM_TOK: the activations of a block
+ * (read once per group instead of once per panel) and the group stay in L2 together. */
 static void gemm_rows(void *ctx, int ith, int nth)
 {
     gemm_job *j = ctx;
     const ops_gemm_kernel *g = j->g;
     const long nrows = (long)j->W->ne[1];
-    const long npan = (nrows + g->rows - 1) / g->rows;
     const int n = (int)j->W->ne[0];
     const size_t nb1 = j->W->nb1;
-    uint8_t *panels = j->panels + (size_t)ith * j->panel_size * (size_t)j->group;
+    uint8_t *panels = j->panels + (size_t)ith * j->panel_size * (size_t)j->q.run;
     (void)nth;
-    for (;;) {
-        const long pb = atomic_fetch_add_explicit(&j->next, j->claim, memory_order_relaxed);
-        if (pb >= npan)
-            break;
-        const long pe = pb + j->claim < npan ? pb + j->claim : npan;
+    for (long p0, p1; medge_workq_next(&j->q, ith, &p0, &p1);) {
         if (!g->pack_w) {
-            for (long p = pb; p < pe; p++) {
+            for (long p = p0; p < p1; p++) {
                 const long r0 = p * g->rows;
                 const int nr = (int)(nrows - r0 < g->rows ? nrows - r0 : g->rows);
                 g->tile(n, nr, j->n_tok, (const uint8_t *)j->W->data + (size_t)r0 * nb1, nb1, j->a, j->a_row,
@@ -80,32 +73,29 @@ static void gemm_rows(void *ctx, int ith, int nth)
             }
             continue;
         }
-        for (long p0 = pb; p0 < pe; p0 += j->group) {
-            const long p1 = p0 + j->group < pe ? p0 + j->group : pe;
+        for (long p = p0; p < p1; p++) {
+            const long r0 = p * g->rows;
+            const int nr = (int)(nrows - r0 < g->rows ? nrows - r0 : g->rows);
+            g->pack_w(n, nr, (const uint8_t *)j->W->data + (size_t)r0 * nb1, nb1,
+                      panels + (size_t)(p - p0) * j->panel_size);
+        }
+        /* the rows of the next group are read while this one is multiplied (the repack alone would
+         * wait on memory for every row), a slice per token block */
+        const uint8_t *nx = (const uint8_t *)j->W->data + (size_t)(p1 * g->rows) * nb1;
+        const long nxr = p1 * g->rows >= nrows ? 0 : j->q.run * g->rows < nrows - p1 * g->rows ? j->q.run * g->rows
+                                                                                                 : nrows - p1 * g->rows;
+        const size_t nxb = (size_t)nxr * nb1, nblk = (size_t)(j->n_tok + GEMM_TOK - 1) / GEMM_TOK;
+        const size_t slice = ((nxb + nblk - 1) / nblk + 63) & ~(size_t)63;
+        size_t off = 0;
+        for (int t0 = 0; t0 < j->n_tok; t0 += GEMM_TOK) {
+            const int nt = j->n_tok - t0 < GEMM_TOK ? j->n_tok - t0 : GEMM_TOK;
+            for (size_t e = off + slice < nxb ? off + slice : nxb; off < e; off += 64)
+                __builtin_prefetch(nx + off, 0, 2);
             for (long p = p0; p < p1; p++) {
                 const long r0 = p * g->rows;
                 const int nr = (int)(nrows - r0 < g->rows ? nrows - r0 : g->rows);
-                g->pack_w(n, nr, (const uint8_t *)j->W->data + (size_t)r0 * nb1, nb1,
-                          panels + (size_t)(p - p0) * j->panel_size);
-            }
-            /* the next group's rows are read while this one is multiplied (the repack alone would
-             * wait on memory for every row), a slice per token block */
-            const uint8_t *nx = (const uint8_t *)j->W->data + (size_t)(p1 * g->rows) * nb1;
-            const long nxp = pe - p1 < j->group ? pe - p1 : j->group; /* panels of the next group */
-            const long nxr = nxp <= 0 ? 0 : nxp * g->rows < nrows - p1 * g->rows ? nxp * g->rows : nrows - p1 * g->rows;
-            const size_t nxb = (size_t)nxr * nb1, nblk = (size_t)(j->n_tok + GEMM_TOK - 1) / GEMM_TOK;
-            const size_t slice = ((nxb + nblk - 1) / nblk + 63) & ~(size_t)63;
-            size_t off = 0;
-            for (int t0 = 0; t0 < j->n_tok; t0 += GEMM_TOK) {
-                const int nt = j->n_tok - t0 < GEMM_TOK ? j->n_tok - t0 : GEMM_TOK;
-                for (size_t e = off + slice < nxb ? off + slice : nxb; off < e; off += 64)
-                    __builtin_prefetch(nx + off, 0, 2);
-                for (long p = p0; p < p1; p++) {
-                    const long r0 = p * g->rows;
-                    const int nr = (int)(nrows - r0 < g->rows ? nrows - r0 : g->rows);
-                    g->tile(n, nr, nt, panels + (size_t)(p - p0) * j->panel_size, 0, j->a + (size_t)t0 * j->a_row,
-                            j->a_row, j->y + (size_t)t0 * (size_t)nrows + r0, (size_t)nrows);
-                }
+                g->tile(n, nr, nt, panels + (size_t)(p - p0) * j->panel_size, 0, j->a + (size_t)t0 * j->a_row,
+                        j->a_row, j->y + (size_t)t0 * (size_t)nrows + r0, (size_t)nrows);
             }
         }
     }
@@ -134,10 +124,11 @@ medge_status ops_matmul_gemm(const ops_kernels *k, medge_pool *pool, ops_scratch
     const int nth = pool ? medge_pool_size(pool) : 1;
     const size_t panel = g->pack_w ? align64(g->panel_bytes(n)) : 0;
     const long npan = (long)((W->ne[1] + g->rows - 1) / g->rows);
-    /* about 8 claims per thread: few atomics, small tail */
-    const long claim = npan / (8L * nth) > 1 ? npan / (8L * nth) : 1;
-    long group = panel && panel < GEMM_GROUP_BYTES ? (long)(GEMM_GROUP_BYTES / panel) : 1;
-    group = group < claim ? group : claim;
+    /* a group of repacked panels fills GEMM_GROUP_BYTES, but at least 8 claims per thread (small
+     * tail); without a repack, a claim is just the tail's share */
+    const long share = npan / (8L * nth) > 1 ? npan / (8L * nth) : 1;
+    long group = panel && panel < GEMM_GROUP_BYTES ? (long)(GEMM_GROUP_BYTES / panel) : panel ? 1 : share;
+    group = group < share ? group : share;
     size_t s_act = 0, s_pa = 0, s_pan = 0, total;
     if ((!direct && !medge_mul_size(act_row, (size_t)n_tok, &s_act)) ||
         (g->pack_a && !medge_mul_size(a_row, (size_t)n_tok, &s_pa)) ||
@@ -151,15 +142,16 @@ medge_status ops_matmul_gemm(const ops_kernels *k, medge_pool *pool, ops_scratch
     total += s_pan;
     MEDGE_TRY(ops_scratch_reserve(scratch, total));
     uint8_t *base = scratch->buf;
-    gemm_job j = {k, g, W, x, y, n_tok, base, act_row, NULL, a_row, g->pack_a ? base + s_act : NULL,
-                  base + s_act + s_pa, panel, group, claim, 0};
-    atomic_init(&j.next, 0);
+    gemm_job j = {.k = k, .g = g, .W = W, .x = x, .y = y, .n_tok = n_tok, .act = base, .act_row = act_row,
+                  .a_row = a_row, .pa = g->pack_a ? base + s_act : NULL, .panels = base + s_act + s_pa,
+                  .panel_size = panel};
     j.a = direct ? (const uint8_t *)x : g->pack_a ? j.pa : j.act;
     if ((double)W->ne[0] * (double)W->ne[1] * n_tok < GEMM_MIN_PARALLEL_WORK) {
         pool = NULL;
     }
     if (!direct)
         medge_pool_run(pool, gemm_act, &j);
+    medge_workq_init(&j.q, npan, group, medge_pool_size(pool));
     medge_pool_run(pool, gemm_rows, &j);
     return MEDGE_OK;
 }

@@ -60,6 +60,14 @@ static inline float reduce16(const float *a)
     return (t4[0] + t4[2]) + (t4[1] + t4[3]);
 }
 
+/* GCC hoists the loads of a whole unrolled step ahead of its FMAs: with 16 accumulators live
+ * that needs more than 32 registers and spills accumulators inside the loops (objdump: up to 13
+ * stack loads and stores per 16 fmla). An empty asm that clobbers memory keeps each quarter's loads
+ * after the previous quarter's FMAs (the accumulators are registers, nothing is written back), and
+ * the score loops are unrolled by pragma so their accumulator array is scalarised: the inner loops
+ * then have no stack traffic. */
+#define ARM_SCHED_BARRIER() __asm__ volatile("" ::: "memory")
+
 #define KPF 8 /* key blocks of prefetch distance */
 
 /* Scores of NQ rows against the keys [i0, i1): s[r * ns + i]. Register tiles of QT = min(NQ, 4)
@@ -80,21 +88,28 @@ ARM_INLINE void scores(int NQ, int hd, int i0, int i1, const float *qf, const vo
         for (int g = 0; g < NQ; g += QT) {
             const float *qg = qf + (size_t)g * (size_t)hd;
             float32x4_t A[16]; /* A[(i * QT + r) * 4 + quarter] */
+#pragma GCC unroll 16
             for (int i = 0; i < 16; i++)
                 A[i] = vdupq_n_f32(0.0f);
             for (int e = 0; e < hd; e += 16) {
                 if (g == 0 && (e * (int)esz) % 64 == 0)
                     for (int i = 0; i < NK && bp + i < i1; i++)
                         __builtin_prefetch((const char *)kr[bp + i] + (size_t)e * esz, 0, 3);
+#pragma GCC unroll 4
                 for (int v = 0; v < 4; v++) {
                     float32x4_t qv[4], kv[4];
+#pragma GCC unroll 4
                     for (int r = 0; r < QT; r++)
                         qv[r] = vld1q_f32(qg + (size_t)r * (size_t)hd + e + 4 * v);
+#pragma GCC unroll 4
                     for (int i = 0; i < NK; i++)
                         kv[i] = ld_row(k[i], (size_t)(e + 4 * v), f16);
+#pragma GCC unroll 4
                     for (int i = 0; i < NK; i++)
+#pragma GCC unroll 4
                         for (int r = 0; r < QT; r++)
                             A[(i * QT + r) * 4 + v] = vfmaq_f32(A[(i * QT + r) * 4 + v], kv[i], qv[r]);
+                    ARM_SCHED_BARRIER();
                 }
             }
             float t[4];
@@ -195,8 +210,11 @@ ARM_INLINE void run_values(int i0, int i1, const float *vf, const float *pr, flo
 {
     int i = i0;
     for (; i + 16 <= i1; i += 16)
-        for (int l = 0; l < 16; l++)
+        for (int l = 0; l < 16; l++) {
             R[l] = vfmaq_n_f32(R[l], vld1q_f32(vf + (size_t)(i + l) * 32), pr[i + l]);
+            if (l % 4 == 3)
+                ARM_SCHED_BARRIER();
+        }
     for (int l = 0; l < 16; l++)
         if (i + l < i1)
             R[l] = vfmaq_n_f32(R[l], vld1q_f32(vf + (size_t)(i + l) * 32), pr[i + l]);

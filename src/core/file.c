@@ -220,6 +220,47 @@ medge_status medge_map_file_huge(const char *path, medge_map *m)
     return medge_map_file(path, m);
 }
 
+#ifdef MADV_HUGEPAGE
+static size_t page_round(size_t n)
+{
+    const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    return (n + pg - 1) / pg * pg;
+}
+#endif
+
+void *medge_alloc_huge(size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    if (n >= HUGE_SZ && n <= SIZE_MAX - 2 * HUGE_SZ) {
+        const size_t len = page_round(n) + HUGE_SZ;
+        uint8_t *res = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (res == MAP_FAILED)
+            return NULL;
+        uint8_t *at = (uint8_t *)(((uintptr_t)res + HUGE_SZ - 1) & ~(uintptr_t)(HUGE_SZ - 1));
+        if (at > res) /* keep [at, at + page_round(n)) only */
+            munmap(res, (size_t)(at - res));
+        if (res + len > at + page_round(n))
+            munmap(at + page_round(n), (size_t)(res + len - (at + page_round(n))));
+        madvise(at, page_round(n), MADV_HUGEPAGE); /* a hint: failure only costs speed */
+        return at;
+    }
+#endif
+    return calloc(1, n ? n : 1);
+}
+
+void medge_free_huge(void *p, size_t n)
+{
+    if (!p)
+        return;
+#ifdef MADV_HUGEPAGE
+    if (n >= HUGE_SZ && n <= SIZE_MAX - 2 * HUGE_SZ) {
+        munmap(p, page_round(n));
+        return;
+    }
+#endif
+    free(p);
+}
+
 void medge_unmap(medge_map *m)
 {
     if (!m)

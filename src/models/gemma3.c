@@ -7,6 +7,7 @@
  * every layer sees the cache as it was before the batch (the cell position tables are updated at
  * the end of the batch). */
 #include "models/gemma3.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "ops/kernels.h"
 
@@ -339,11 +340,7 @@ uint64_t gemma3_kv_bytes(const gemma3_hparams *hp, int n_ctx, uint32_t type)
 
 void gemma3_cache_free(gemma3_cache *c)
 {
-    if (c->k && c->v)
-        for (int i = 0; c->k[i] || c->v[i]; i++) {
-            free(c->k[i]);
-            free(c->v[i]);
-        }
+    medge_free_huge(c->mem, c->mem_bytes);
     free(c->k);
     free(c->v);
     free(c->pos_swa);
@@ -388,15 +385,26 @@ medge_status gemma3_cache_init(gemma3_cache *c, const gemma3_hparams *hp, int n_
         gemma3_cache_free(c);
         return medge_err(MEDGE_ERR_NOMEM, "out of memory for the KV cache");
     }
+    /* one block, each layer's keys and values 64-byte aligned */
+    size_t total = 0;
     for (int il = 0; il < hp->n_layer; il++) {
-        size_t bytes = (size_t)cap_of(hp, n_ctx, gemma3_layer_is_swa(hp, il)) * (size_t)hp->n_kv_head * c->row_bytes;
-        c->k[il] = malloc(bytes);
-        c->v[il] = malloc(bytes);
-        if (!c->k[il] || !c->v[il]) {
-            gemma3_cache_free(c);
-            return medge_err(MEDGE_ERR_NOMEM, "out of memory for the KV cache (%llu bytes)",
-                             (unsigned long long)gemma3_kv_bytes(hp, n_ctx, type));
-        }
+        const size_t bytes = (size_t)cap_of(hp, n_ctx, gemma3_layer_is_swa(hp, il)) * (size_t)hp->n_kv_head * c->row_bytes;
+        total += 2 * ((bytes + 63) & ~(size_t)63);
+    }
+    c->mem = medge_alloc_huge(total);
+    if (!c->mem) {
+        gemma3_cache_free(c);
+        return medge_err(MEDGE_ERR_NOMEM, "out of memory for the KV cache (%llu bytes)",
+                         (unsigned long long)gemma3_kv_bytes(hp, n_ctx, type));
+    }
+    c->mem_bytes = total;
+    uint8_t *at = c->mem;
+    for (int il = 0; il < hp->n_layer; il++) {
+        const size_t bytes = (size_t)cap_of(hp, n_ctx, gemma3_layer_is_swa(hp, il)) * (size_t)hp->n_kv_head * c->row_bytes;
+        c->k[il] = at;
+        at += (bytes + 63) & ~(size_t)63;
+        c->v[il] = at;
+        at += (bytes + 63) & ~(size_t)63;
     }
     gemma3_cache_clear(c);
     return MEDGE_OK;

@@ -67,7 +67,9 @@ typedef struct gemma3_cache {
     int window;        /* the model's sliding window (0: none) */
     int cap_swa;       /* cells of a sliding-window layer: min(window + GEMMA3_SWA_SLACK, n_ctx) */
     size_t row_bytes;  /* bytes of one head_dim row of `type` */
-    void **k, **v;     /* per layer: [cap][n_kv_head] rows */
+    void **k, **v;     /* per layer: [cap][n_kv_head] rows, all in mem */
+    void *mem;         /* medge_alloc_huge block of mem_bytes */
+    size_t mem_bytes;
     int32_t *pos_swa;  /* [cap_swa]: position held by each cell of the local layers, -1: empty */
     int32_t *pos_glb;  /* [n_ctx] */
     int n_past;        /* positions 0..n_past-1 are in the cache */

@@ -6,7 +6,7 @@
  * own part it tries the same move for every worker that has not claimed yet and runs that part
  * itself. So every part runs exactly once, and a worker that is descheduled (a busy phone, a
  * shared machine) delays the run only if it had already started; the caller waits just for the
- * workers that claimed. With work split dynamically (ops_matmul claims row chunks from a counter)
+ * workers that claimed. With work split dynamically (the matmuls claim rows or panels through a medge_workq)
  * a part started late finds little or nothing left to do. Workers are woken through the
  * condition variable only when one of them actually sleeps. */
 #include "core/threadpool.h"
@@ -194,7 +194,9 @@ bool medge_workq_next(medge_workq *q, int ith, long *begin, long *end)
         const uint64_t f = v & 0xffffffffu, e = v >> 32;
         if (f >= e)
             break;
-        const uint64_t nf = e - f > (uint64_t)q->run ? f + (uint64_t)q->run : e;
+        uint64_t take = (e - f) / MEDGE_WORKQ_GUIDE / (uint64_t)q->run * (uint64_t)q->run;
+        take = take > (uint64_t)q->run ? take : (uint64_t)q->run;
+        const uint64_t nf = e - f > take ? f + take : e;
         if (atomic_compare_exchange_weak_explicit(own, &v, nf | e << 32, memory_order_relaxed, memory_order_relaxed)) {
             *begin = (long)f;
             *end = (long)nf;

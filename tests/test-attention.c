@@ -49,7 +49,7 @@ static void attn_double(const ops_attn_params *p, const float *q, int32_t qp, co
             bool bi = qp >= p->bidir_lo && qp < p->bidir_hi && kp >= p->bidir_lo && kp < p->bidir_hi;
             if ((kp > qp && !bi) || (p->window > 0 && qp - kp >= p->window))
                 continue;
-            size_t off = ((size_t)c * (size_t)p->n_kv_head + (size_t)hk) * views[vi].row_bytes;
+            size_t off = (size_t)c * views[vi].cell_bytes + (size_t)hk * views[vi].head_bytes;
             k->to_float[views[vi].type]((const uint8_t *)views[vi].k + off, kf, hd);
             k->to_float[views[vi].type]((const uint8_t *)views[vi].v + off, vf, hd);
             double d = 0;
@@ -101,8 +101,9 @@ static void run_case(const acase *c, medge_pool *pool)
         p1[t] = c->n_past + t;
     for (int cell = 0; cell < c->cap + c->n_tok; cell++)
         for (int h = 0; h < nkv; h++) {
-            uint8_t *kd = cell < c->cap ? k0 + ((size_t)cell * nkv + h) * rb : k1 + ((size_t)(cell - c->cap) * nkv + h) * rb;
-            uint8_t *vd = cell < c->cap ? v0 + ((size_t)cell * nkv + h) * rb : v1 + ((size_t)(cell - c->cap) * nkv + h) * rb;
+            /* the cache head-major, the batch cell-major (as the engine holds them) */
+            uint8_t *kd = cell < c->cap ? k0 + ((size_t)h * c->cap + cell) * rb : k1 + ((size_t)(cell - c->cap) * nkv + h) * rb;
+            uint8_t *vd = cell < c->cap ? v0 + ((size_t)h * c->cap + cell) * rb : v1 + ((size_t)(cell - c->cap) * nkv + h) * rb;
             for (int d = 0; d < hd; d++)
                 row[d] = frand();
             to_type(c->type, row, kd, hd);
@@ -118,8 +119,9 @@ static void run_case(const acase *c, medge_pool *pool)
         ap.bidir_hi = c->n_past + c->n_tok;
     }
     ops_kv_view views[2] = {
-        {c->type, k0, v0, rb, p0, c->n_past == 0 ? 0 : c->cap, c->n_past > c->cap ? c->n_past % c->cap : 0},
-        {c->type, k1, v1, rb, p1, c->n_tok, 0},
+        {c->type, k0, v0, rb, rb, (size_t)c->cap * rb, p0, c->n_past == 0 ? 0 : c->cap,
+         c->n_past > c->cap ? c->n_past % c->cap : 0},
+        {c->type, k1, v1, rb, (size_t)nkv * rb, rb, p1, c->n_tok, 0},
     };
     ops_scratch s1 = {0}, s2 = {0}, s3 = {0};
     CHECK_OK(ops_attention_k(ref, NULL, &s1, &ap, q, p1, c->n_tok, views, 2, o_ref));
@@ -197,6 +199,10 @@ int main(void)
         {"long list, holes", 2, 1, 32, GGML_TYPE_F16, 900, 850, 40, 0, 1, 0, 1.0f},
         {"long list, window, F32", 4, 2, 48, GGML_TYPE_F32, 1000, 990, 35, 700, 0, 0, 2.0f},
         {"long list, positions out of order", 4, 2, 16, GGML_TYPE_F16, 800, 790, 20, 0, 2, 0, 1.0f},
+        /* ... with room for all elements' accumulators: each chunk's value rows taken whole */
+        {"decoding at depth", 8, 4, 256, GGML_TYPE_F16, 700, 690, 1, 0, 1, 0, 1.0f},
+        {"decoding at depth, window, positions out of order", 4, 2, 48, GGML_TYPE_F16, 400, 390, 2, 300, 2, 0, 2.0f},
+        {"decoding at depth, F32", 4, 2, 48, GGML_TYPE_F32, 500, 420, 3, 0, 1, 0, 3.0f},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i], pool);

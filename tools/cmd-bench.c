@@ -129,15 +129,13 @@ static medge_status fill_depth(medge_session *s, int depth)
             row[i] = (float)((int)(rand_token(n_rand) % 65536) - 32768) / 32768.0f;
         k->quantize_act[c->type](row, pool + (size_t)r * c->row_bytes, D);
     }
-    const size_t cell = (size_t)hp->n_kv_head * c->row_bytes;
     size_t pick = 0;
     for (int il = 0; il < hp->n_layer; il++) {
-        const int cap = gemma3_layer_is_swa(hp, il) ? c->cap_swa : c->n_ctx;
+        const int cap = gemma3_cache_cap(c, hp, il);
         for (int p = depth > cap ? depth - cap : 0; p < depth; p++)
             for (int h = 0; h < hp->n_kv_head; h++) {
-                const size_t dst = (size_t)(p % cap) * cell + (size_t)h * c->row_bytes;
-                memcpy((uint8_t *)c->k[il] + dst, pool + (pick++ % POOL) * c->row_bytes, c->row_bytes);
-                memcpy((uint8_t *)c->v[il] + dst, pool + (pick++ % POOL) * c->row_bytes, c->row_bytes);
+                memcpy(gemma3_cache_row(c, hp, il, 0, p, h), pool + (pick++ % POOL) * c->row_bytes, c->row_bytes);
+                memcpy(gemma3_cache_row(c, hp, il, 1, p, h), pool + (pick++ % POOL) * c->row_bytes, c->row_bytes);
             }
     }
     for (int p = 0; p < depth; p++) {

@@ -493,17 +493,16 @@ static medge_status state_reserve(gemma3_state *s, const gemma3_hparams *hp, siz
     return MEDGE_OK;
 }
 
-/* Write the batch rows of layer il into its cache cells (the last cap rows of the batch). */
+/* Write the batch rows of layer il into its cache cells (the last cap rows of the batch); the
+ * batch is cell-major, the cache head-major (gemma3_cache_row). */
 static void cache_store(gemma3_cache *c, const gemma3_hparams *hp, int il, const gemma3_state *st, int n)
 {
-    bool swa = gemma3_layer_is_swa(hp, il);
-    int cap = swa ? c->cap_swa : c->n_ctx;
-    size_t cell = (size_t)hp->n_kv_head * c->row_bytes;
-    for (int t = n > cap ? n - cap : 0; t < n; t++) {
-        size_t dst = (size_t)(st->pos[t] % cap) * cell;
-        memcpy((uint8_t *)c->k[il] + dst, st->kb + (size_t)t * cell, cell);
-        memcpy((uint8_t *)c->v[il] + dst, st->vb + (size_t)t * cell, cell);
-    }
+    for (int t = n > gemma3_cache_cap(c, hp, il) ? n - gemma3_cache_cap(c, hp, il) : 0; t < n; t++)
+        for (int h = 0; h < hp->n_kv_head; h++) {
+            const size_t src = ((size_t)t * (size_t)hp->n_kv_head + (size_t)h) * c->row_bytes;
+            memcpy(gemma3_cache_row(c, hp, il, 0, st->pos[t], h), st->kb + src, c->row_bytes);
+            memcpy(gemma3_cache_row(c, hp, il, 1, st->pos[t], h), st->vb + src, c->row_bytes);
+        }
 }
 
 /* What the batch does to the position tables, applied once all layers are done. */
@@ -611,9 +610,10 @@ medge_status gemma3_eval(const gemma3_model *m, gemma3_cache *c, gemma3_state *s
         }
         ap.window = L->swa ? hp->window : 0;
         ops_kv_view views[2] = {
-            {c->type, c->k[il], c->v[il], c->row_bytes, L->swa ? c->pos_swa : c->pos_glb,
-             c->n_past == 0 ? 0 : (L->swa ? c->cap_swa : c->n_ctx), 0},
-            {c->type, st->kb, st->vb, c->row_bytes, st->pos, n, 0},
+            {c->type, c->k[il], c->v[il], c->row_bytes, c->row_bytes,
+             (size_t)gemma3_cache_cap(c, hp, il) * c->row_bytes, L->swa ? c->pos_swa : c->pos_glb,
+             c->n_past == 0 ? 0 : gemma3_cache_cap(c, hp, il), 0},
+            {c->type, st->kb, st->vb, c->row_bytes, (size_t)HKV * c->row_bytes, c->row_bytes, st->pos, n, 0},
         };
         /* Visit the ring from its oldest cell, so keys come in position order (as llama.cpp's
          * cache holds them); the global cache only holds positions < n_past. */

@@ -67,7 +67,8 @@ typedef struct gemma3_cache {
     int window;        /* the model's sliding window (0: none) */
     int cap_swa;       /* cells of a sliding-window layer: min(window + GEMMA3_SWA_SLACK, n_ctx) */
     size_t row_bytes;  /* bytes of one head_dim row of `type` */
-    void **k, **v;     /* per layer: [cap][n_kv_head] rows, all in mem */
+    void **k, **v;     /* per layer: [n_kv_head][cap] rows (head-major: decoding reads each
+                        * head's keys and values in order), all in mem; see gemma3_cache_row */
     void *mem;         /* medge_alloc_huge block of mem_bytes */
     size_t mem_bytes;
     int32_t *pos_swa;  /* [cap_swa]: position held by each cell of the local layers, -1: empty */
@@ -75,6 +76,19 @@ typedef struct gemma3_cache {
     int n_past;        /* positions 0..n_past-1 are in the cache */
     bool wrapped;      /* some sliding-window cell was overwritten (no rollback below n_past) */
 } gemma3_cache;
+
+/* Cells of layer il's cache (the ring of a sliding-window layer, n_ctx for a global one). */
+static inline int gemma3_cache_cap(const gemma3_cache *c, const gemma3_hparams *hp, int il)
+{
+    return gemma3_layer_is_swa(hp, il) ? c->cap_swa : c->n_ctx;
+}
+/* The key (v = 0) or value (v = 1) row of KV head h for position pos in layer il: cell pos % cap. */
+static inline uint8_t *gemma3_cache_row(const gemma3_cache *c, const gemma3_hparams *hp, int il, int v, int32_t pos,
+                                        int h)
+{
+    const size_t cap = (size_t)gemma3_cache_cap(c, hp, il);
+    return (uint8_t *)(v ? c->v[il] : c->k[il]) + ((size_t)h * cap + (size_t)pos % cap) * c->row_bytes;
+}
 
 /* Bytes of the KV cache for n_ctx positions (what gemma3_cache_init allocates). */
 uint64_t gemma3_kv_bytes(const gemma3_hparams *hp, int n_ctx, uint32_t type);

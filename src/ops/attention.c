@@ -242,7 +242,7 @@ static void row_plain(const attn_job *j, int t, int h, row_buf *rb)
             int c = v->first + cc < v->n_cells ? v->first + cc : v->first + cc - v->n_cells;
             if (!visible(p, qp, v->pos[c]))
                 continue;
-            size_t off = ((size_t)c * (size_t)p->n_kv_head + (size_t)hk) * v->row_bytes;
+            size_t off = (size_t)c * v->cell_bytes + (size_t)hk * v->head_bytes;
             rb->kr[n] = (const uint8_t *)v->k + off;
             rb->vr[n] = (const uint8_t *)v->v + off;
             rb->pos[n] = v->pos[c];
@@ -274,7 +274,7 @@ static void block_rows(const attn_job *j, int t0, int nt, int hk, row_buf *rb, o
                 any = visible(p, j->qpos[t], v->pos[c]);
             if (!any)
                 continue;
-            size_t off = ((size_t)c * (size_t)p->n_kv_head + (size_t)hk) * v->row_bytes;
+            size_t off = (size_t)c * v->cell_bytes + (size_t)hk * v->head_bytes;
             rb->kr[n] = (const uint8_t *)v->k + off;
             rb->vr[n] = (const uint8_t *)v->v + off;
             rb->pos[n] = v->pos[c];
@@ -338,7 +338,7 @@ static void row_flash(const attn_job *j, int t, int h, row_buf *rb)
             int c = v->first + cc < v->n_cells ? v->first + cc : v->first + cc - v->n_cells;
             if (!visible(p, qp, v->pos[c]))
                 continue;
-            size_t off = ((size_t)c * (size_t)p->n_kv_head + (size_t)hk) * v->row_bytes;
+            size_t off = (size_t)c * v->cell_bytes + (size_t)hk * v->head_bytes;
             float s;
             wk->vec_dot(hd, &s, (const uint8_t *)v->k + off, rb->qc);
             float ms = 1.0f, vs = 1.0f;
@@ -433,6 +433,10 @@ medge_status ops_attention_k(const ops_kernels *k, medge_pool *pool, ops_scratch
             return medge_err(MEDGE_ERR_INVALID_ARG, "attention: head_dim %d does not fit KV type %s", p->head_dim,
                              quant_type_name(t));
         qrow = r > qrow ? r : qrow;
+        if (views[i].n_cells > 0 && (views[i].cell_bytes < views[i].row_bytes ||
+                                     (p->n_kv_head > 1 && views[i].head_bytes < views[i].row_bytes)))
+            return medge_err(MEDGE_ERR_INVALID_ARG, "attention: KV rows overlap (cell stride %zu, head stride %zu)",
+                             views[i].cell_bytes, views[i].head_bytes);
         if (views[i].n_cells < 0 || views[i].n_cells > (1 << 26) - n_cells)
             return medge_err(MEDGE_ERR_INVALID_ARG, "attention: bad cell count");
         n_cells += views[i].n_cells;

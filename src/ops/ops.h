@@ -86,6 +86,10 @@ typedef struct ops_kv_view {
     uint32_t type;
     const void *k, *v;
     size_t row_bytes; /* bytes of one head_dim row of type */
+    /* the row of cell c, KV head h starts at byte c * cell_bytes + h * head_bytes of k (and v):
+     * cell-major ([cell][head], cell_bytes = n_kv_head * row_bytes, head_bytes = row_bytes) or
+     * head-major ([head][cell], cell_bytes = row_bytes: each head's rows one block, read in order) */
+    size_t cell_bytes, head_bytes;
     const int32_t *pos;
     int n_cells;
     int first; /* cells are visited first, first + 1, ... (mod n_cells): a ring in position order */

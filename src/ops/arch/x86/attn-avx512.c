@@ -195,16 +195,16 @@ INLINE void run_values(int i0, int i1, const float *vf, const float *pr, __m512 
 /* vf[(i - base) * 32 + 0..ne) = elements e0.. of the value rows of cells [i0, i1) as floats; the
  * rows of the next cells are prefetched */
 INLINE void convert_values(int i0, int i1, int n0, int n1, int base, int e0, int ne, int hd, const void *const *vr,
-                           float *vf, int f16)
+                           float *vf, int f16, int wrap)
 {
     for (int i = i0; i < i1; i++) {
         /* the same elements of the next chunk's cells (the rows wait in memory while this
-         * chunk is multiplied), or at the end of the list the next elements of the first
-         * chunk's */
+         * chunk is multiplied), or at the end of the list (when another pass over it follows:
+         * wrap) the next elements of the first chunk's */
         const int ip = i + (i1 - i0);
         if (ip < n1)
             _mm_prefetch((const char *)vr[ip] + (size_t)e0 * (f16 ? 2 : 4), _MM_HINT_T1);
-        else if (e0 + 32 < hd && ip - n1 < i1 - i0)
+        else if (wrap && e0 + 32 < hd && ip - n1 < i1 - i0)
             _mm_prefetch((const char *)vr[n0 + (ip - n1)] + (size_t)(e0 + 32) * (f16 ? 2 : 4), _MM_HINT_T0);
         _mm512_store_ps(vf + (size_t)(i - base) * 32, ld_row(vr[i], (size_t)e0, f16));
         if (ne == 32)
@@ -329,58 +329,60 @@ INLINE void rows(int NQ, int hd, int n, const float *const *q, const int *lo, co
         rend[i] = pos[i + 1] == pos[i] + 1 ? rend[i + 1] : i + 1;
     /* 32 output elements (one 64-byte line of an F16 row) per pass over the value rows */
     const int chunked = b - a >= VCH + 16 * NQ; /* the work area then has room for LB */
-    __m512 *LB = (__m512 *)(vf + (size_t)VCH * 32); /* chunked: [NQ][2][16] lane accumulators */
-    for (int e0 = 0; e0 < hd; e0 += 32) {
+    /* chunked lists with room for every element's accumulators (b - a >= VCH + NQ hd / 2: the
+     * query heads of one token at a long context) take all the elements of a chunk's rows before
+     * the next chunk, so each value row is read whole and the rows stream in order; otherwise one
+     * pass over the list per 32 elements, which reads each row 64 bytes at a time, 2 KB apart in
+     * the cache (decoding at depth 8192: the value loads were a third of this kernel's time) */
+    const int EW = chunked && b - a >= VCH + NQ * hd / 2 ? hd : 32; /* elements per pass */
+    __m512 *LB = (__m512 *)(vf + (size_t)VCH * 32); /* chunked: [NQ][EW / 16][16] lane accumulators */
+    for (int e0 = 0; e0 < hd && !chunked; e0 += 32) {
         const int ne = hd - e0 < 32 ? 16 : 32;
-        if (!chunked) {
-            convert_values(a, b, a, b, a, e0, ne, hd, vr, vf, f16);
-            if (ne == 32) {
-                for (int r = 0; r < NQ; r++) {
-                    __m512 P2[32];
-                    for (int l = 0; l < 32; l++)
-                        P2[l] = _mm512_setzero_ps();
-                    row_values_pair(lo[r], hi[r], a, rend, pos, vf, sc + (size_t)r * (size_t)n, P2, P2 + 16);
-                    _mm512_storeu_ps(out[r] + e0, lane_tree(P2));
-                    _mm512_storeu_ps(out[r] + e0 + 16, lane_tree(P2 + 16));
-                }
-                continue;
+        convert_values(a, b, a, b, a, e0, ne, hd, vr, vf, f16, 1);
+        if (ne == 32) {
+            for (int r = 0; r < NQ; r++) {
+                __m512 P2[32];
+                for (int l = 0; l < 32; l++)
+                    P2[l] = _mm512_setzero_ps();
+                row_values_pair(lo[r], hi[r], a, rend, pos, vf, sc + (size_t)r * (size_t)n, P2, P2 + 16);
+                _mm512_storeu_ps(out[r] + e0, lane_tree(P2));
+                _mm512_storeu_ps(out[r] + e0 + 16, lane_tree(P2 + 16));
             }
-            for (int h = 0; h < ne; h += 16)
-                for (int r = 0; r < NQ; r++) {
-                    for (int l = 0; l < 16; l++)
-                        lanes[l] = _mm512_setzero_ps();
-                    row_values(lo[r], hi[r], a, rend, pos, vf + h, sc + (size_t)r * (size_t)n, lanes);
-                    _mm512_storeu_ps(out[r] + e0 + h, lane_tree(lanes));
-                }
             continue;
         }
-        /* long lists: chunks of VCH cells, so the converted values stay in L1 while every row
-         * takes its share; each row's lane accumulators wait in LB between chunks */
-        for (int i = 0; i < NQ * 32; i++)
+        for (int r = 0; r < NQ; r++) {
+            for (int l = 0; l < 16; l++)
+                lanes[l] = _mm512_setzero_ps();
+            row_values(lo[r], hi[r], a, rend, pos, vf, sc + (size_t)r * (size_t)n, lanes);
+            _mm512_storeu_ps(out[r] + e0, lane_tree(lanes));
+        }
+    }
+    /* long lists: chunks of VCH cells, so the converted values stay in L1 while every row takes
+     * its share; each row's lane accumulators wait in LB between chunks */
+    for (int E0 = 0; E0 < hd && chunked; E0 += EW) {
+        const int nb = (hd - E0 < EW ? hd - E0 : EW) / 16; /* 16-element blocks of this pass */
+        for (int i = 0; i < NQ * (EW / 16) * 16; i++)
             LB[i] = _mm512_setzero_ps();
         for (int c0 = a; c0 < b; c0 += VCH) {
             const int c1 = b - c0 < VCH ? b : c0 + VCH;
-            convert_values(c0, c1, a, b, c0, e0, ne, hd, vr, vf, f16);
-            if (ne == 32) {
+            for (int e0 = E0; e0 < E0 + nb * 16; e0 += 32) {
+                const int ne = E0 + nb * 16 - e0 < 32 ? 16 : 32;
+                convert_values(c0, c1, a, b, c0, e0, ne, hd, vr, vf, f16, EW == 32);
                 for (int r = 0; r < NQ; r++) {
                     const int s0 = lo[r] > c0 ? lo[r] : c0, s1 = hi[r] < c1 ? hi[r] : c1;
-                    if (s0 < s1)
-                        row_values_pair(s0, s1, c0, rend, pos, vf, sc + (size_t)r * (size_t)n,
-                                        LB + (size_t)r * 32, LB + (size_t)r * 32 + 16);
+                    __m512 *L = LB + ((size_t)r * (size_t)(EW / 16) + (size_t)(e0 - E0) / 16) * 16;
+                    if (s0 >= s1)
+                        continue;
+                    if (ne == 32)
+                        row_values_pair(s0, s1, c0, rend, pos, vf, sc + (size_t)r * (size_t)n, L, L + 16);
+                    else
+                        row_values(s0, s1, c0, rend, pos, vf, sc + (size_t)r * (size_t)n, L);
                 }
-                continue;
             }
-            for (int h = 0; h < ne; h += 16)
-                for (int r = 0; r < NQ; r++) {
-                    const int s0 = lo[r] > c0 ? lo[r] : c0, s1 = hi[r] < c1 ? hi[r] : c1;
-                    if (s0 < s1)
-                        row_values(s0, s1, c0, rend, pos, vf + h, sc + (size_t)r * (size_t)n,
-                                   LB + (size_t)(r * 2 + h / 16) * 16);
-                }
         }
-        for (int h = 0; h < ne; h += 16)
-            for (int r = 0; r < NQ; r++)
-                _mm512_storeu_ps(out[r] + e0 + h, lane_tree(LB + (size_t)(r * 2 + h / 16) * 16));
+        for (int r = 0; r < NQ; r++)
+            for (int h = 0; h < nb; h++)
+                _mm512_storeu_ps(out[r] + E0 + 16 * h, lane_tree(LB + ((size_t)r * (size_t)(EW / 16) + (size_t)h) * 16));
     }
 }
 

@@ -69,9 +69,8 @@ static void stress(int n_threads, int runs)
     medge_pool_free(p);
 }
 
-/* medge_workq: every unit claimed exactly once, in whole runs (but the last of a range) of at most
- * 1/MEDGE_WORKQ_GUIDE of a part's share or one run, for pools smaller and larger than the number
- * of ranges */
+/* medge_workq: every unit claimed exactly once, never more than max_run at a time (a GEMM's
+ * scratch holds max_run panels), for pools smaller and larger than the number of ranges */
 typedef struct wq_ctx {
     medge_workq q;
     long n;
@@ -85,9 +84,7 @@ static void wq_fn(void *ctx, int ith, int nth)
     long b, e;
     (void)nth;
     while (medge_workq_next(&c->q, ith, &b, &e)) {
-        const long share = (c->n + c->q.parts - 1) / c->q.parts;
-        const long most = share / MEDGE_WORKQ_GUIDE > c->q.run ? share / MEDGE_WORKQ_GUIDE : c->q.run;
-        if (b < 0 || e > c->n || b >= e || e - b > most)
+        if (b < 0 || e > c->n || b >= e || e - b > c->q.max_run)
             atomic_fetch_add(&c->bad, 1);
         for (long u = b; u < e && u < c->n && u >= 0; u++)
             atomic_fetch_add(&c->hits[u], 1);
@@ -103,45 +100,47 @@ static void test_workq(void)
         medge_pool *p;
         CHECK_OK(medge_pool_create(threads[ti], &p));
         for (int si = 0; si < 5; si++) {
-            for (long run = 1; run <= 64; run *= 4) {
-                static wq_ctx c;
-                c.n = sizes[si];
-                c.hits = hits;
-                atomic_store(&c.bad, 0);
-                for (long u = 0; u < c.n; u++)
-                    atomic_store(&hits[u], 0);
-                medge_workq_init(&c.q, c.n, run, threads[ti]);
-                medge_pool_run(p, wq_fn, &c);
-                int wrong = atomic_load(&c.bad);
-                for (long u = 0; u < c.n; u++)
-                    wrong += atomic_load(&hits[u]) != 1;
-                CHECK_EQ_INT(wrong, 0);
+            for (int guided = 0; guided < 2; guided++) {
+                for (long run = 1; run <= 64; run *= 4) {
+                    static wq_ctx c;
+                    c.n = sizes[si];
+                    c.hits = hits;
+                    atomic_store(&c.bad, 0);
+                    for (long u = 0; u < c.n; u++)
+                        atomic_store(&hits[u], 0);
+                    medge_workq_init(&c.q, c.n, run, guided ? 2 * run + 3 : run, threads[ti]);
+                    medge_pool_run(p, wq_fn, &c);
+                    int wrong = atomic_load(&c.bad);
+                    for (long u = 0; u < c.n; u++)
+                        wrong += atomic_load(&hits[u]) != 1;
+                    CHECK_EQ_INT(wrong, 0);
+                }
             }
         }
         medge_pool_free(p);
     }
-    /* one thread alone claims its own range in order, 1/8 of what is left there in whole runs,
-     * then the others' from their backs one run at a time */
+    /* one thread alone claims its own range in order, then the others' from their backs */
     static wq_ctx c;
-    medge_workq_init(&c.q, 100, 10, 2);
+    medge_workq_init(&c.q, 100, 10, 10, 2);
     long b, e;
-    for (int i = 0; i < 5; i++) /* 50 left: 50/8 < 10, so one run each */
+    for (int i = 0; i < 5; i++)
         CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 10 * i && e == b + 10);
     CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 90 && e == 100);
     CHECK(medge_workq_next(&c.q, 1, &b, &e) && b == 50 && e == 60);
     CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 80 && e == 90);
-    medge_workq_init(&c.q, 1000, 10, 2);
-    CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 0 && e == 60);     /* 500 / 8 = 62 -> 60 */
-    CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 60 && e == 110);   /* 440 / 8 = 55 -> 50 */
-    CHECK(medge_workq_next(&c.q, 1, &b, &e) && b == 500 && e == 560);
-    long at = 110; /* the rest of part 0's range in order, in fewer claims than runs */
+    /* guided: 1/8 of what is left of the own range per claim, min_run from another's back */
+    medge_workq_init(&c.q, 1000, 1, 1000, 2);
+    CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 0 && e == 62);   /* 500 / 8 */
+    CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 62 && e == 116); /* 438 / 8 */
+    CHECK(medge_workq_next(&c.q, 1, &b, &e) && b == 500 && e == 562);
+    long at = 116; /* the rest of part 0's range in order, in far fewer claims than units */
     int claims = 0;
     while (at < 500 && medge_workq_next(&c.q, 0, &b, &e) && b == at && e > b && e <= 500) {
         at = e;
         claims++;
     }
-    CHECK(at == 500 && claims < 39);
-    CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 990 && e == 1000); /* then part 1's back */
+    CHECK(at == 500 && claims < 60);
+    CHECK(medge_workq_next(&c.q, 0, &b, &e) && b == 999 && e == 1000); /* then part 1's back */
 }
 
 int main(void)

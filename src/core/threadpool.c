@@ -175,9 +175,10 @@ void medge_pool_run(medge_pool *p, medge_pool_fn fn, void *ctx)
     }
 }
 
-void medge_workq_init(medge_workq *q, long n, long run, int nth)
+void medge_workq_init(medge_workq *q, long n, long min_run, long max_run, int nth)
 {
-    q->run = run > 0 ? run : 1;
+    q->min_run = min_run > 0 ? min_run : 1;
+    q->max_run = max_run > q->min_run ? max_run : q->min_run;
     q->parts = nth < 1 ? 1 : nth < MEDGE_WORKQ_PARTS ? nth : MEDGE_WORKQ_PARTS;
     for (int i = 0; i < q->parts; i++) {
         long b, e;
@@ -194,8 +195,8 @@ bool medge_workq_next(medge_workq *q, int ith, long *begin, long *end)
         const uint64_t f = v & 0xffffffffu, e = v >> 32;
         if (f >= e)
             break;
-        uint64_t take = (e - f) / MEDGE_WORKQ_GUIDE / (uint64_t)q->run * (uint64_t)q->run;
-        take = take > (uint64_t)q->run ? take : (uint64_t)q->run;
+        uint64_t take = (e - f) / MEDGE_WORKQ_GUIDE;
+        take = take < (uint64_t)q->min_run ? (uint64_t)q->min_run : take > (uint64_t)q->max_run ? (uint64_t)q->max_run : take;
         const uint64_t nf = e - f > take ? f + take : e;
         if (atomic_compare_exchange_weak_explicit(own, &v, nf | e << 32, memory_order_relaxed, memory_order_relaxed)) {
             *begin = (long)f;
@@ -218,7 +219,7 @@ bool medge_workq_next(medge_workq *q, int ith, long *begin, long *end)
         if (best < 0)
             return false;
         const uint64_t f = bv & 0xffffffffu, e = bv >> 32;
-        const uint64_t nb = e - f > (uint64_t)q->run ? e - (uint64_t)q->run : f;
+        const uint64_t nb = e - f > (uint64_t)q->min_run ? e - (uint64_t)q->min_run : f;
         if (atomic_compare_exchange_weak_explicit(&q->r[best].fb, &bv, f | nb << 32, memory_order_relaxed,
                                                   memory_order_relaxed)) {
             *begin = (long)nb;

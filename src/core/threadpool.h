@@ -30,30 +30,32 @@ static inline void medge_split(long n, int ith, int nth, long *begin, long *end)
 }
 
 /* A dynamic split that keeps each thread on adjacent memory. The n units of a run (rows, panels:
- * n < 2^31) are cut into one contiguous range per part, as medge_split does; part ith claims
- * runs of up to `run` units from the front of its own range and, once that is empty, from the
- * back of the range with the most units left. So each thread streams through one block of memory
- * in order (the hardware prefetchers follow a single stream per thread, not chunks dealt out in
- * turn: 48 KB chunks shared round-robin read Q4_K weights at 26 GB/s on two Zen 5 cores, the
- * same chunks from contiguous ranges at 37-41 GB/s), and a thread that starts late or is
- * descheduled is relieved of what it has not reached, so its partner does not wait at the
- * barrier. A claim is one compare-and-swap on a cache line of its own; from its own range a part
- * takes 1/MEDGE_WORKQ_GUIDE of what is left there (whole runs, at least one), since each locked
- * compare-and-swap waits for the thread's loads in flight to drain: a claim per 48 KB chunk of a
- * decoding matvec cost 3.5% of the cycles (perf), 1/8 of the rest per claim less than 0.3%. A
- * part descheduled while holding a claim still leaves its partner at most 1/8 of its share. */
+ * n < 2^31) are cut into one contiguous range per part, as medge_split does; part ith claims from
+ * the front of its own range and, once that is empty, from the back of the range with the most
+ * units left. So each thread streams through one block of memory in order (the hardware
+ * prefetchers follow a single stream per thread, not chunks dealt out in turn: 48 KB chunks shared
+ * round-robin read Q4_K weights at 26 GB/s on two Zen 5 cores, the same chunks from contiguous
+ * ranges at 37-41 GB/s), and a thread that starts late or is descheduled is relieved of what it
+ * has not reached, so its partner does not wait at the barrier. A claim is one compare-and-swap on
+ * a cache line of its own. From its own range a part takes 1/MEDGE_WORKQ_GUIDE of what is left
+ * there, within [min_run, max_run] (a GEMM sets both to the panels its scratch holds); from
+ * another's back, min_run. Each locked compare-and-swap waits for the thread's loads in flight to
+ * drain: a claim per 48 KB chunk of a decoding matvec (min_run = max_run = 1) cost 3.5% of the
+ * cycles in perf, 1/8 of the rest per claim less than 0.3%; a part descheduled while holding a
+ * claim then leaves its partner at most 1/8 of its share. */
 enum { MEDGE_WORKQ_PARTS = 16 }; /* ranges; parts past it share them */
 enum { MEDGE_WORKQ_GUIDE = 8 };
 typedef struct medge_workq {
-    long run;
+    long min_run, max_run;
     int parts;
     struct {
         _Alignas(64) _Atomic uint64_t fb; /* front (low 32 bits) and end (high 32) of the range */
     } r[MEDGE_WORKQ_PARTS];
 } medge_workq;
 
-/* Set up q for n units split among nth parts, claimed `run` (>= 1) at a time. */
-void medge_workq_init(medge_workq *q, long n, long run, int nth);
+/* Set up q for n units split among nth parts, claimed in runs of min_run (>= 1) to max_run
+ * (>= min_run) units. */
+void medge_workq_init(medge_workq *q, long n, long min_run, long max_run, int nth);
 /* The next run [*begin, *end) for part ith; false when no unit is left. */
 bool medge_workq_next(medge_workq *q, int ith, long *begin, long *end);
 #endif

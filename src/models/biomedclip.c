@@ -584,7 +584,7 @@ static void panel_claims(medge_workq *q, long npan, medge_pool *pool)
 {
     const int nth = medge_pool_size(pool);
     const long run = npan / (4L * nth);
-    medge_workq_init(q, npan, run > 0 ? run : 1, nth);
+    medge_workq_init(q, npan, run > 0 ? run : 1, run > 0 ? run : 1, nth);
 }
 
 /* + bias, then GELU when gelu, on the nr outputs r0.. of n rows of y (row stride ld) */

@@ -27,9 +27,9 @@ typedef struct gemm_job {
     const uint8_t *a; /* what the tile reads: act, the pack_a rows, or x */
     size_t a_row;
     uint8_t *pa;      /* pack_a rows (or NULL) */
-    uint8_t *panels;  /* per thread: q.run * panel_size bytes */
+    uint8_t *panels;  /* per thread: q.max_run * panel_size bytes */
     size_t panel_size;
-    medge_workq q;    /* panels, claimed (and repacked) q.run at a time */
+    medge_workq q;    /* panels, claimed (and repacked) q.max_run at a time */
 } gemm_job;
 
 static void gemm_act(void *ctx, int ith, int nth)
@@ -61,7 +61,7 @@ static void gemm_rows(void *ctx, int ith, int nth)
     const long nrows = (long)j->W->ne[1];
     const int n = (int)j->W->ne[0];
     const size_t nb1 = j->W->nb1;
-    uint8_t *panels = j->panels + (size_t)ith * j->panel_size * (size_t)j->q.run;
+    uint8_t *panels = j->panels + (size_t)ith * j->panel_size * (size_t)j->q.max_run;
     (void)nth;
     for (long p0, p1; medge_workq_next(&j->q, ith, &p0, &p1);) {
         if (!g->pack_w) {
@@ -82,7 +82,7 @@ static void gemm_rows(void *ctx, int ith, int nth)
         /* the rows of the next group are read while this one is multiplied (the repack alone would
          * wait on memory for every row), a slice per token block */
         const uint8_t *nx = (const uint8_t *)j->W->data + (size_t)(p1 * g->rows) * nb1;
-        const long nxr = p1 * g->rows >= nrows ? 0 : j->q.run * g->rows < nrows - p1 * g->rows ? j->q.run * g->rows
+        const long nxr = p1 * g->rows >= nrows ? 0 : j->q.max_run * g->rows < nrows - p1 * g->rows ? j->q.max_run * g->rows
                                                                                                  : nrows - p1 * g->rows;
         const size_t nxb = (size_t)nxr * nb1, nblk = (size_t)(j->n_tok + GEMM_TOK - 1) / GEMM_TOK;
         const size_t slice = ((nxb + nblk - 1) / nblk + 63) & ~(size_t)63;
@@ -151,7 +151,7 @@ medge_status ops_matmul_gemm(const ops_kernels *k, medge_pool *pool, ops_scratch
     }
     if (!direct)
         medge_pool_run(pool, gemm_act, &j);
-    medge_workq_init(&j.q, npan, group, medge_pool_size(pool));
+    medge_workq_init(&j.q, npan, group, group, medge_pool_size(pool));
     medge_pool_run(pool, gemm_rows, &j);
     return MEDGE_OK;
 }

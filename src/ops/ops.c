@@ -170,7 +170,7 @@ static void matvec(medge_pool *pool, const ops_kernels *k, const medge_tensor *c
     }
     if (work < OPS_MIN_PARALLEL_WORK)
         pool = NULL;
-    medge_workq_init(&j.q, j.n_chunks, 1, medge_pool_size(pool));
+    medge_workq_init(&j.q, j.n_chunks, 1, j.n_chunks, medge_pool_size(pool));
     medge_pool_run(pool, mv_rows, &j);
 }
 

@@ -247,6 +247,9 @@ static void check_gemv_all(const char *what, int t, ops_gemv_fn g, enum ggml_typ
             check_gemv(what, t, g, act, nbs[i] * blck, nr, (i + nr) % 4, (nr % 3) * 8, 0);
     for (int nr = 1; nr <= 17; nr += 2)
         check_gemv(what, t, g, act, 7 * blck, nr, nr % 4, 1, 1);
+    /* rows longer than a kernel prepares its activations for at once (Q4_0: 16384 elements) */
+    for (int nr = 3; nr <= 12; nr += 9)
+        check_gemv(what, t, g, act, 1043 * blck, nr, nr % 4, 8, 0);
 }
 
 static const int WTYPES[] = {GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,

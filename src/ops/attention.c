@@ -59,17 +59,6 @@ static int visible(const ops_attn_params *p, int32_t qp, int32_t kp)
     return 1;
 }
 
-/* _mm512_reduce_add_ps: the upper half added to the lower, down to one lane. */
-static float reduce16(const float *a)
-{
-    float t8[8], t4[4];
-    for (int i = 0; i < 8; i++)
-        t8[i] = a[i] + a[i + 8];
-    for (int i = 0; i < 4; i++)
-        t4[i] = t8[i] + t8[i + 4];
-    return (t4[0] + t4[2]) + (t4[1] + t4[3]);
-}
-
 /* tinyBLAS dot product of two rows (n a multiple of 16): per-lane FMA chains, lane tree. */
 static float dot_lanes_f16(int n, const uint16_t *x, const uint16_t *y)
 {
@@ -77,7 +66,7 @@ static float dot_lanes_f16(int n, const uint16_t *x, const uint16_t *y)
     for (int i = 0; i < n; i += LANES)
         for (int l = 0; l < LANES; l++)
             acc[l] = fmaf(ops_fp16(x[i + l]), ops_fp16(y[i + l]), acc[l]);
-    return reduce16(acc);
+    return ops_reduce16(acc);
 }
 
 static float dot_lanes_f32(int n, const float *x, const float *y)
@@ -86,7 +75,7 @@ static float dot_lanes_f32(int n, const float *x, const float *y)
     for (int i = 0; i < n; i += LANES)
         for (int l = 0; l < LANES; l++)
             acc[l] = fmaf(x[i + l], y[i + l], acc[l]);
-    return reduce16(acc);
+    return ops_reduce16(acc);
 }
 
 /* ggml_vec_dot_f16 / ggml_vec_dot_f32 (AVX-512), used by ggml when tinyBLAS declines (row length
@@ -103,7 +92,7 @@ static float dot_vec_f16(int n, const uint16_t *x, const uint16_t *y)
                 acc[j][l] = fmaf(ops_fp16(x[i + 16 * j + l]), ops_fp16(y[i + 16 * j + l]), acc[j][l]);
     for (int l = 0; l < LANES; l++)
         acc[0][l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
-    double sum = reduce16(acc[0]);
+    double sum = ops_reduce16(acc[0]);
     for (int i = np; i < n; i++)
         sum += (double)(ops_fp16(x[i]) * ops_fp16(y[i]));
     return (float)sum;
@@ -120,7 +109,7 @@ static float dot_vec_f32(int n, const float *x, const float *y)
                 acc[j][l] = fmaf(x[i + 16 * j + l], y[i + 16 * j + l], acc[j][l]);
     for (int l = 0; l < LANES; l++)
         acc[0][l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
-    float sum = reduce16(acc[0]);
+    float sum = ops_reduce16(acc[0]);
     for (int i = np; i < n; i++)
         sum = fmaf(x[i], y[i], sum);
     return sum;
@@ -176,13 +165,13 @@ static void row_plain_ref(int hd, int n, const void *q, const void *const *kr, c
         s[i] = e;
         if (pos[i] / LANES != grp) {
             if (grp >= 0)
-                sum += (double)reduce16(g);
+                sum += (double)ops_reduce16(g);
             memset(g, 0, sizeof g);
             grp = pos[i] / LANES;
         }
         g[pos[i] % LANES] = e;
     }
-    sum += (double)reduce16(g);
+    sum += (double)ops_reduce16(g);
     const float inv = (float)(1.0 / sum);
     /* values: per-lane FMA chains over the cells in position order, then the lane tree */
     memset(acc, 0, (size_t)LANES * (size_t)hd * sizeof(float));
@@ -204,7 +193,7 @@ static void row_plain_ref(int hd, int n, const void *q, const void *const *kr, c
     for (int d = 0; d < hd; d++) {
         for (int l = 0; l < LANES; l++)
             lane[l] = acc[(size_t)l * (size_t)hd + (size_t)d];
-        o[d] = reduce16(lane);
+        o[d] = ops_reduce16(lane);
     }
 }
 

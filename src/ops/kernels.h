@@ -106,6 +106,17 @@ typedef struct ops_attn_kernel {
  * OPS_ATTN_ROWS_WORK(nq, n, hd) floats, 64-byte aligned. Several rows share the key and value loads (e.g. the query heads of one KV
  * head, several tokens). */
 #define OPS_ATTN_ROWS_MAX 32
+/* The sum of 16 lanes in _mm512_reduce_add_ps's order (the upper half added to the lower, down to
+ * one lane): the portable attention's lane tree, which the row kernels reproduce. */
+static inline float ops_reduce16(const float *a)
+{
+    float t8[8], t4[4];
+    for (int i = 0; i < 8; i++)
+        t8[i] = a[i] + a[i + 8];
+    for (int i = 0; i < 4; i++)
+        t4[i] = t8[i] + t8[i + 4];
+    return (t4[0] + t4[2]) + (t4[1] + t4[3]);
+}
 #define OPS_ATTN_ROWS_WORK(nq, n, hd) ((size_t)((nq) + 33) * (size_t)(n) + (size_t)(nq) * (size_t)(hd) + 256)
 typedef void (*ops_attn_rows_fn)(int hd, int nq, int n, const float *const *q, const int *lo, const int *hi,
                                  const void *const *kr, const void *const *vr, const int32_t *pos, float *work,

@@ -49,17 +49,6 @@ ARM_INLINE float32x4_t tree_last4(float32x4_t t0, float32x4_t t1, float32x4_t t2
                      vcombine_f32(vget_high_f32(s01), vget_high_f32(s23)));
 }
 
-/* scalar reduce16 (the portable tree) */
-static inline float reduce16(const float *a)
-{
-    float t8[8], t4[4];
-    for (int i = 0; i < 8; i++)
-        t8[i] = a[i] + a[i + 8];
-    for (int i = 0; i < 4; i++)
-        t4[i] = t8[i] + t8[i + 4];
-    return (t4[0] + t4[2]) + (t4[1] + t4[3]);
-}
-
 /* GCC hoists the loads of a whole unrolled step ahead of its FMAs: with 16 accumulators live
  * that needs more than 32 registers and spills accumulators inside the loops (objdump: up to 13
  * stack loads and stores per 16 fmla). An empty asm that clobbers memory keeps each quarter's loads
@@ -172,7 +161,7 @@ ARM_INLINE void softmax_row(int n, float *s, const int32_t *pos, int f16)
     for (i = 0; i < n; i++) {
         if (pos[i] / 16 != grp) {
             if (grp >= 0)
-                sum += (double)reduce16(g);
+                sum += (double)ops_reduce16(g);
             /* a whole aligned group of consecutive positions: the cells themselves */
             if (pos[i] % 16 == 0 && i + 16 <= n && pos[i + 15] == pos[i] + 15) {
                 int run = 1;
@@ -190,7 +179,7 @@ ARM_INLINE void softmax_row(int n, float *s, const int32_t *pos, int f16)
         }
         g[pos[i] % 16] = s[i];
     }
-    sum += (double)reduce16(g);
+    sum += (double)ops_reduce16(g);
     const float32x4_t inv = vdupq_n_f32((float)(1.0 / sum));
     for (i = 0; i < n; i += 4) {
         float t[4] = {0};

@@ -53,17 +53,6 @@ INLINE __m512 reduce16x16(const __m512 *A)
     return _mm512_permutexvar_ps(idx, S4);
 }
 
-/* scalar reduce16 (the portable tree) */
-static inline float reduce16(const float *a)
-{
-    float t8[8], t4[4];
-    for (int i = 0; i < 8; i++)
-        t8[i] = a[i] + a[i + 8];
-    for (int i = 0; i < 4; i++)
-        t4[i] = t8[i] + t8[i + 4];
-    return (t4[0] + t4[2]) + (t4[1] + t4[3]);
-}
-
 #define KPF 8 /* key blocks of prefetch distance */
 
 /* Scores of NQ rows against the keys [i0, i1): s[r * ns + i]. Register tiles of QT = min(NQ, 16)
@@ -150,7 +139,7 @@ INLINE void softmax_row(int n, float *s, const int32_t *pos, int f16)
     for (i = 0; i < n; i++) {
         if (pos[i] / 16 != grp) {
             if (grp >= 0)
-                sum += (double)reduce16(g);
+                sum += (double)ops_reduce16(g);
             /* a whole aligned group of consecutive positions: one load */
             if (pos[i] % 16 == 0 && i + 16 <= n &&
                 _mm512_cmpneq_epi32_mask(_mm512_loadu_si512((const void *)(pos + i)),
@@ -165,7 +154,7 @@ INLINE void softmax_row(int n, float *s, const int32_t *pos, int f16)
         }
         g[pos[i] % 16] = s[i];
     }
-    sum += (double)reduce16(g);
+    sum += (double)ops_reduce16(g);
     const __m512 inv = _mm512_set1_ps((float)(1.0 / sum));
     for (i = 0; i < n; i += 16) {
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);

@@ -220,31 +220,35 @@ medge_status medge_map_file_huge(const char *path, medge_map *m)
     return medge_map_file(path, m);
 }
 
-#ifdef MADV_HUGEPAGE
-static size_t page_round(size_t n)
-{
-    const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    return (n + pg - 1) / pg * pg;
-}
-#endif
+#define BIG_MIN ((size_t)1 << 20) /* smaller blocks come from calloc */
+#define BIG_ALIGN ((size_t)2 << 20)
 
-void *medge_alloc_huge(size_t n)
+void *medge_alloc_huge(size_t n, bool populate)
 {
-#ifdef MADV_HUGEPAGE
-    if (n >= HUGE_SZ && n <= SIZE_MAX - 2 * HUGE_SZ) {
-        const size_t len = page_round(n) + HUGE_SZ;
-        uint8_t *res = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+#ifdef MAP_ANONYMOUS
+    if (n >= BIG_MIN && n <= SIZE_MAX - 2 * BIG_ALIGN) {
+        const size_t pg = (size_t)sysconf(_SC_PAGESIZE), len = (n + pg - 1) / pg * pg;
+        uint8_t *res = mmap(NULL, len + BIG_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (res == MAP_FAILED)
             return NULL;
-        uint8_t *at = (uint8_t *)(((uintptr_t)res + HUGE_SZ - 1) & ~(uintptr_t)(HUGE_SZ - 1));
-        if (at > res) /* keep [at, at + page_round(n)) only */
+        /* keep the 2 MB-aligned [at, at + len) of the reservation */
+        uint8_t *at = (uint8_t *)(((uintptr_t)res + BIG_ALIGN - 1) & ~(uintptr_t)(BIG_ALIGN - 1));
+        if (at > res)
             munmap(res, (size_t)(at - res));
-        if (res + len > at + page_round(n))
-            munmap(at + page_round(n), (size_t)(res + len - (at + page_round(n))));
-        madvise(at, page_round(n), MADV_HUGEPAGE); /* a hint: failure only costs speed */
+        if (res + len + BIG_ALIGN > at + len)
+            munmap(at + len, (size_t)(res + len + BIG_ALIGN - (at + len)));
+#ifdef MADV_HUGEPAGE
+        madvise(at, len, MADV_HUGEPAGE); /* a hint: failure only costs speed */
+#endif
+#ifdef MADV_POPULATE_WRITE
+        if (populate)
+            madvise(at, len, MADV_POPULATE_WRITE);
+#endif
+        (void)populate;
         return at;
     }
 #endif
+    (void)populate;
     return calloc(1, n ? n : 1);
 }
 
@@ -252,9 +256,9 @@ void medge_free_huge(void *p, size_t n)
 {
     if (!p)
         return;
-#ifdef MADV_HUGEPAGE
-    if (n >= HUGE_SZ && n <= SIZE_MAX - 2 * HUGE_SZ) {
-        munmap(p, page_round(n));
+#ifdef MAP_ANONYMOUS
+    if (n >= BIG_MIN && n <= SIZE_MAX - 2 * BIG_ALIGN) {
+        munmap(p, n);
         return;
     }
 #endif

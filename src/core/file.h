@@ -38,11 +38,13 @@ int64_t medge_map_huge_bytes(const medge_map *m);
  * /sys/kernel/mm/transparent_hugepage/enabled is "always" or "madvise"). */
 bool medge_huge_pages_available(void);
 void medge_unmap(medge_map *m);
-/* Zeroed working memory of n bytes that is streamed over and over (the KV cache, read for every
- * generated token): from n >= 2 MB on an anonymous mapping at a 2 MB boundary advised
- * MADV_HUGEPAGE (4 KB pages cost a TLB miss per KV row at long contexts: a head's rows are 2 KB
- * apart), else calloc. NULL when out of memory. Free with medge_free_huge(p, n), the same n. */
-void *medge_alloc_huge(size_t n);
+/* Zeroed memory of n bytes for large blocks (the KV cache, a vocabulary's tables): from 1 MB on an
+ * anonymous mapping at a 2 MB boundary advised MADV_HUGEPAGE (4 KB pages cost a TLB miss per KV
+ * row at long contexts, and first-touch faults dominate loading a 262k vocabulary), else calloc.
+ * populate: fault the whole block in with one call (MADV_POPULATE_WRITE; in a VM every first-touch
+ * fault is a costly trap), for blocks that are written whole at once; not for a KV cache, which
+ * fills as the context grows. NULL when out of memory. Free with medge_free_huge(p, n), same n. */
+void *medge_alloc_huge(size_t n, bool populate);
 void medge_free_huge(void *p, size_t n);
 /* Advise the kernel that [off, off+len) of a mapping will be needed / is no longer needed. */
 void medge_map_advise(const medge_map *m, uint64_t off, uint64_t len, int willneed);

@@ -7,6 +7,7 @@
  * merged with a binary heap of candidate pairs over a linked list of symbols; pieces are found
  * by hashing the byte span of the pair (symbols are always contiguous spans of the text). */
 #include "text/spm.h"
+#include "core/file.h"
 #include "text/strtab.h"
 #include "text/unicode.h"
 
@@ -149,7 +150,7 @@ static medge_status finish_load(spm_vocab *v)
 static medge_status alloc_tables(spm_vocab *v, size_t n)
 {
     v->tables_size = n * sizeof *v->prio + 65536 * sizeof *v->bmp_id + n;
-    v->tables = medge_big_alloc(v->tables_size);
+    v->tables = medge_alloc_huge(v->tables_size, true);
     if (!v->tables)
         return medge_err(MEDGE_ERR_NOMEM, "out of memory for %zu pieces", n);
     v->prio = (uint32_t *)v->tables;
@@ -483,7 +484,7 @@ void spm_free(spm_vocab *v)
     if (!v)
         return;
     strtab_free(&v->t);
-    medge_big_free(v->tables, v->tables_size);
+    medge_free_huge(v->tables, v->tables_size);
     u64map_free(&v->ranks);
     u64map_free(&v->trie);
     free(v->trie_tok);

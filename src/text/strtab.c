@@ -1,9 +1,7 @@
 /* strtab.c - building the token string tables and the u64 -> u32 maps of strtab.h. */
 #include "text/strtab.h"
+#include "core/file.h"
 #include <stdlib.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 struct arr_src {
     const char *const *strs;
@@ -46,15 +44,15 @@ medge_status strtab_build_cb(strtab *t, strtab_get_fn get, void *user, size_t n,
         bits++;
     size_t slots_sz = (size_t)cap * sizeof *t->slots, off_sz = (n + 1) * sizeof *t->off;
     t->block_size = slots_sz + off_sz + (size_t)total + 1;
-    t->block = medge_big_alloc(t->block_size);
+    t->block = medge_alloc_huge(t->block_size, true);
     /* scratch: the hash of every string, then (hash, id) pairs sorted by slot */
     struct hid { uint64_t h; uint32_t id, pad; };
     size_t tmp_size = (n ? n : 1) * (sizeof(uint64_t) + sizeof(struct hid));
-    void *tmp = medge_big_alloc(tmp_size);
+    void *tmp = medge_alloc_huge(tmp_size, true);
     enum { NB = 4096 };
     uint32_t *bucket = calloc(NB + 1, sizeof *bucket);
     if (!t->block || !tmp || !bucket) {
-        medge_big_free(tmp, tmp_size);
+        medge_free_huge(tmp, tmp_size);
         free(bucket);
         strtab_free(t);
         return medge_err(MEDGE_ERR_NOMEM, "out of memory for a vocabulary of %zu strings", n);
@@ -110,7 +108,7 @@ medge_status strtab_build_cb(strtab *t, strtab_get_fn get, void *user, size_t n,
             }
         }
     }
-    medge_big_free(tmp, tmp_size);
+    medge_free_huge(tmp, tmp_size);
     free(bucket);
     return MEDGE_OK;
 }
@@ -119,52 +117,8 @@ void strtab_free(strtab *t)
 {
     if (!t)
         return;
-    medge_big_free(t->block, t->block_size);
+    medge_free_huge(t->block, t->block_size);
     memset(t, 0, sizeof *t);
-}
-
-#define BIG_MIN ((size_t)1 << 20)
-
-/* Linux: an anonymous mapping advised for huge pages and populated in one call (in a VM every
- * first-touch page fault is a costly trap); elsewhere malloc. */
-void *medge_big_alloc(size_t size)
-{
-#if defined(__linux__) && defined(MAP_ANONYMOUS)
-    if (size >= BIG_MIN) {
-        const size_t huge = (size_t)2 << 20;
-        char *m = mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-            return NULL;
-        /* keep a huge-page aligned range of exactly size bytes */
-        size_t head = (size_t)(-(uintptr_t)m & (huge - 1));
-        if (head)
-            munmap(m, head);
-        if (huge - head)
-            munmap(m + head + size, huge - head);
-        void *p = m + head;
-#ifdef MADV_HUGEPAGE
-        madvise(p, size, MADV_HUGEPAGE);
-#endif
-#ifdef MADV_POPULATE_WRITE
-        madvise(p, size, MADV_POPULATE_WRITE);
-#endif
-        return p;
-    }
-#endif
-    return malloc(size ? size : 1);
-}
-
-void medge_big_free(void *p, size_t size)
-{
-    if (!p)
-        return;
-#if defined(__linux__) && defined(MAP_ANONYMOUS)
-    if (size >= BIG_MIN) {
-        munmap(p, size);
-        return;
-    }
-#endif
-    free(p);
 }
 
 static medge_status u64map_alloc(u64map *m, uint64_t cap)

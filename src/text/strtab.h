@@ -64,12 +64,6 @@ static inline int32_t strtab_find(const strtab *t, const void *s, size_t n)
     }
 }
 
-/* Large allocations for tables built at load time: aligned and advised for huge pages where the
- * system has them (first-touch page faults dominate loading a 262k vocabulary otherwise).
- * Free with medge_big_free(p, size). */
-void *medge_big_alloc(size_t size);
-void medge_big_free(void *p, size_t size);
-
 /* u64 -> u32 map (open addressing, fixed capacity chosen at init; key UINT64_MAX reserved). */
 typedef struct u64map {
     uint64_t *keys;

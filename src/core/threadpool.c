@@ -6,8 +6,8 @@
  * own part it tries the same move for every worker that has not claimed yet and runs that part
  * itself. So every part runs exactly once, and a worker that is descheduled (a busy phone, a
  * shared machine) delays the run only if it had already started; the caller waits just for the
- * workers that claimed. With work split dynamically (the matmuls claim rows or panels through a medge_workq)
- * a part started late finds little or nothing left to do. Workers are woken through the
+ * workers that claimed. With work split dynamically (the matmuls claim rows or panels through a
+ * medge_workq) a part started late finds little or nothing left to do. Workers are woken through the
  * condition variable only when one of them actually sleeps. */
 #include "core/threadpool.h"
 #include "core/cpu.h"

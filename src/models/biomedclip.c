@@ -583,8 +583,8 @@ static void pmm_act(void *ctx, int ith, int nth)
 static void panel_claims(medge_workq *q, long npan, medge_pool *pool)
 {
     const int nth = medge_pool_size(pool);
-    const long run = npan / (4L * nth);
-    medge_workq_init(q, npan, run > 0 ? run : 1, run > 0 ? run : 1, nth);
+    const long run = npan / (4L * nth) > 0 ? npan / (4L * nth) : 1;
+    medge_workq_init(q, npan, run, run, nth);
 }
 
 /* + bias, then GELU when gelu, on the nr outputs r0.. of n rows of y (row stride ld) */

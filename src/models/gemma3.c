@@ -358,6 +358,13 @@ void gemma3_cache_clear(gemma3_cache *c)
     c->wrapped = false;
 }
 
+/* Bytes of layer il's keys (or values) in the cache block, rounded up to 64. */
+static size_t layer_bytes(const gemma3_cache *c, const gemma3_hparams *hp, int il)
+{
+    const size_t b = (size_t)gemma3_cache_cap(c, hp, il) * (size_t)hp->n_kv_head * c->row_bytes;
+    return (b + 63) & ~(size_t)63;
+}
+
 medge_status gemma3_cache_init(gemma3_cache *c, const gemma3_hparams *hp, int n_ctx, uint32_t type)
 {
     memset(c, 0, sizeof *c);
@@ -377,8 +384,8 @@ medge_status gemma3_cache_init(gemma3_cache *c, const gemma3_hparams *hp, int n_
     c->n_ctx = n_ctx;
     c->cap_swa = cap_of(hp, n_ctx, true);
     c->window = hp->swa_pattern > 1 ? hp->window : 0;
-    c->k = calloc((size_t)hp->n_layer + 1, sizeof *c->k);
-    c->v = calloc((size_t)hp->n_layer + 1, sizeof *c->v);
+    c->k = calloc((size_t)hp->n_layer, sizeof *c->k);
+    c->v = calloc((size_t)hp->n_layer, sizeof *c->v);
     c->pos_swa = malloc((size_t)c->cap_swa * sizeof(int32_t));
     c->pos_glb = malloc((size_t)n_ctx * sizeof(int32_t));
     if (!c->k || !c->v || !c->pos_swa || !c->pos_glb) {
@@ -387,11 +394,9 @@ medge_status gemma3_cache_init(gemma3_cache *c, const gemma3_hparams *hp, int n_
     }
     /* one block, each layer's keys and values 64-byte aligned */
     size_t total = 0;
-    for (int il = 0; il < hp->n_layer; il++) {
-        const size_t bytes = (size_t)cap_of(hp, n_ctx, gemma3_layer_is_swa(hp, il)) * (size_t)hp->n_kv_head * c->row_bytes;
-        total += 2 * ((bytes + 63) & ~(size_t)63);
-    }
-    c->mem = medge_alloc_huge(total);
+    for (int il = 0; il < hp->n_layer; il++)
+        total += 2 * layer_bytes(c, hp, il);
+    c->mem = medge_alloc_huge(total, false);
     if (!c->mem) {
         gemma3_cache_free(c);
         return medge_err(MEDGE_ERR_NOMEM, "out of memory for the KV cache (%llu bytes)",
@@ -400,11 +405,9 @@ medge_status gemma3_cache_init(gemma3_cache *c, const gemma3_hparams *hp, int n_
     c->mem_bytes = total;
     uint8_t *at = c->mem;
     for (int il = 0; il < hp->n_layer; il++) {
-        const size_t bytes = (size_t)cap_of(hp, n_ctx, gemma3_layer_is_swa(hp, il)) * (size_t)hp->n_kv_head * c->row_bytes;
         c->k[il] = at;
-        at += (bytes + 63) & ~(size_t)63;
-        c->v[il] = at;
-        at += (bytes + 63) & ~(size_t)63;
+        c->v[il] = at + layer_bytes(c, hp, il);
+        at += 2 * layer_bytes(c, hp, il);
     }
     gemma3_cache_clear(c);
     return MEDGE_OK;
@@ -497,7 +500,8 @@ static medge_status state_reserve(gemma3_state *s, const gemma3_hparams *hp, siz
  * batch is cell-major, the cache head-major (gemma3_cache_row). */
 static void cache_store(gemma3_cache *c, const gemma3_hparams *hp, int il, const gemma3_state *st, int n)
 {
-    for (int t = n > gemma3_cache_cap(c, hp, il) ? n - gemma3_cache_cap(c, hp, il) : 0; t < n; t++)
+    const int cap = gemma3_cache_cap(c, hp, il);
+    for (int t = n > cap ? n - cap : 0; t < n; t++)
         for (int h = 0; h < hp->n_kv_head; h++) {
             const size_t src = ((size_t)t * (size_t)hp->n_kv_head + (size_t)h) * c->row_bytes;
             memcpy(gemma3_cache_row(c, hp, il, 0, st->pos[t], h), st->kb + src, c->row_bytes);
